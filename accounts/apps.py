@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = "AWS accounts"
+
+    def ready(self) -> None:
+        from accounts import tiles  # noqa: F401  (dashboard tile)

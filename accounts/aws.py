@@ -1,0 +1,196 @@
+"""Sessions and clients for registered AWS accounts; the only boto3 entry point of ``accounts``.
+
+``session(account, region)`` gives a boto3 session on credentials from ``sts:AssumeRole`` into the
+account's role (or the console's own credentials when no role is set). The credentials refresh
+themselves before they expire (botocore's refreshable credentials) and are cached per account, so
+each account costs one AssumeRole an hour whatever the number of calls. Clients are cached per
+account, region, service and configuration; they are thread-safe, sessions are not shared across
+regions. boto3 itself honours ``AWS_ENDPOINT_URL`` (the sandbox of ``make demo`` relies on it).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from accounts.models import AwsAccount
+
+ROLE_SESSION_NAME = "platform-console"
+ROLE_SESSION_SECONDS = 3600
+THROTTLING_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ServiceUnavailable",
+    "InternalError",
+    "InternalFailure",
+    "RequestTimeout",
+}
+
+_lock = threading.Lock()
+_credentials: dict[tuple[str, str, str], DeferredRefreshableCredentials] = {}
+_sessions: dict[tuple[str, str, str, str], boto3.Session] = {}
+_clients: dict[tuple, Any] = {}
+
+
+class AwsError(Exception):
+    """An AWS call that did not answer as asked. ``retryable`` says whether trying later may help
+    (throttling, a network error) or not (access denied, a missing resource)."""
+
+    def __init__(self, message: str, *, code: str = "", retryable: bool = False, account_id: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+        self.account_id = account_id
+
+    def __str__(self) -> str:
+        prefix = f"account {self.account_id}: " if self.account_id else ""
+        return f"{prefix}{super().__str__()}"
+
+
+@contextmanager
+def translated_errors(account_id: str = "", error_class: type[AwsError] = AwsError) -> Iterator[None]:
+    """Turn botocore's exceptions into ``error_class`` with a ``retryable`` flag."""
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        message = f"{code}: {error.get('Message', '')}".strip(": ")
+        raise error_class(
+            message, code=code, retryable=code in THROTTLING_CODES or status >= 500, account_id=account_id
+        ) from exc
+    except (ConnectionError, ReadTimeoutError) as exc:
+        raise error_class(str(exc), code=type(exc).__name__, retryable=True, account_id=account_id) from exc
+    except BotoCoreError as exc:
+        raise error_class(str(exc), code=type(exc).__name__, retryable=False, account_id=account_id) from exc
+
+
+def client_config(**overrides: Any) -> Config:
+    options: dict[str, Any] = {
+        "retries": {"mode": "adaptive", "max_attempts": settings.AWS_MAX_ATTEMPTS},
+        "connect_timeout": settings.AWS_CONNECT_TIMEOUT,
+        "read_timeout": settings.AWS_READ_TIMEOUT,
+        "user_agent_extra": "platform-console",
+    }
+    options.update(overrides)
+    return Config(**options)
+
+
+@lru_cache(maxsize=1)
+def known_regions() -> frozenset[str]:
+    """Region names botocore knows in every partition (validation of registered regions)."""
+    core = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in core.get_available_partitions()
+        for region in core.get_available_regions("ec2", partition_name=partition)
+    )
+
+
+def _console_session(region: str) -> boto3.Session:
+    """The console's own credentials (environment, instance or task role)."""
+    key = ("", "", "", region)
+    with _lock:
+        if key not in _sessions:
+            _sessions[key] = boto3.Session(region_name=region)
+        return _sessions[key]
+
+
+def _assume_role(account: AwsAccount, region: str) -> Callable[[], dict[str, str]]:
+    sts = _console_session(region).client("sts", config=client_config())
+    params = {
+        "RoleArn": account.role_arn,
+        "RoleSessionName": ROLE_SESSION_NAME,
+        "DurationSeconds": ROLE_SESSION_SECONDS,
+    }
+    if account.external_id:
+        params["ExternalId"] = account.external_id
+
+    def fetch() -> dict[str, str]:
+        with translated_errors(account.account_id):
+            answer = sts.assume_role(**params)["Credentials"]
+        return {
+            "access_key": answer["AccessKeyId"],
+            "secret_key": answer["SecretAccessKey"],
+            "token": answer["SessionToken"],
+            "expiry_time": answer["Expiration"].isoformat(),
+        }
+
+    return fetch
+
+
+def credentials(
+    account: AwsAccount, *, time_fetcher: Callable[[], datetime] | None = None
+) -> DeferredRefreshableCredentials:
+    """Assumed-role credentials for ``account``, fetched on first use and refreshed by botocore
+    ahead of expiry. ``time_fetcher`` lets tests move the clock."""
+    key = (account.account_id, account.role_arn, account.external_id)
+    with _lock:
+        cached = _credentials.get(key)
+        if cached is None or time_fetcher is not None:
+            region = (account.regions or [settings.AWS_DEFAULT_REGION])[0]
+            options = {"time_fetcher": time_fetcher} if time_fetcher else {}
+            cached = DeferredRefreshableCredentials(
+                refresh_using=_assume_role(account, region), method="sts-assume-role", **options
+            )
+            _credentials[key] = cached
+        return cached
+
+
+def session(account: AwsAccount, region: str) -> boto3.Session:
+    """A boto3 session acting in ``account`` and ``region``."""
+    if not account.role_arn:
+        return _console_session(region)
+    key = (account.account_id, account.role_arn, account.external_id, region)
+    with _lock:
+        cached = _sessions.get(key)
+    if cached is not None:
+        return cached
+    core = botocore.session.get_session()
+    core._credentials = credentials(account)  # botocore's documented hook for custom providers
+    created = boto3.Session(botocore_session=core, region_name=region)
+    with _lock:
+        return _sessions.setdefault(key, created)
+
+
+def client(account: AwsAccount, region: str, service: str, **config: Any) -> Any:
+    """A cached client; ``config`` overrides the defaults (adaptive retries, timeouts)."""
+    key = (account.account_id, account.role_arn, account.external_id, region, service, repr(sorted(config.items())))
+    with _lock:
+        cached = _clients.get(key)
+    if cached is not None:
+        return cached
+    created = session(account, region).client(service, config=client_config(**config))
+    with _lock:
+        return _clients.setdefault(key, created)
+
+
+def caller_account(account: AwsAccount) -> str:
+    """The account id AWS says these credentials act in (``sts:GetCallerIdentity``)."""
+    region = (account.regions or [settings.AWS_DEFAULT_REGION])[0]
+    with translated_errors(account.account_id):
+        return client(account, region, "sts").get_caller_identity()["Account"]
+
+
+def clear_caches() -> None:
+    """Forget every cached credential, session and client (tests; after credentials rotate)."""
+    with _lock:
+        _credentials.clear()
+        _sessions.clear()
+        _clients.clear()

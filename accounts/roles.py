@@ -1,0 +1,33 @@
+"""The three roles and the helper data migrations use to give them permissions.
+
+Roles nest: what a viewer may do an operator may do, and what an operator may do an admin may do.
+Each app's data migration grants its own permissions, for example::
+
+    def forwards(apps, schema_editor):
+        roles.grant(apps, viewer=["cleanup.view_image"], operator=["cleanup.approve_deletioncheck"])
+"""
+
+from __future__ import annotations
+
+ROLES = ["viewer", "operator", "admin"]
+
+
+def grant(apps, *, viewer: list[str] = (), operator: list[str] = (), admin: list[str] = ()) -> None:
+    from django.contrib.auth.management import create_permissions
+
+    # Permissions are normally created after migrate; create them now so they can be granted.
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    wanted = {"viewer": list(viewer), "operator": list(viewer) + list(operator)}
+    wanted["admin"] = wanted["operator"] + list(admin)
+    for role, names in wanted.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        for name in names:
+            app_label, codename = name.split(".")
+            permission = permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+            group.permissions.add(permission)

@@ -1,0 +1,79 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import actions
+from accounts.forms import AccountEditForm, AccountForm
+from accounts.models import AwsAccount
+from console.http import HtmxRequest, actor_of
+
+
+@require_GET
+@permission_required("accounts.view_awsaccount", raise_exception=True)
+def account_list(request: HtmxRequest) -> HttpResponse:
+    return render(request, "accounts/list.html", {"accounts": AwsAccount.objects.all()})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("accounts.add_awsaccount", raise_exception=True)
+def account_add(request: HtmxRequest) -> HttpResponse:
+    form = AccountForm(request.POST or None, initial={"regions": "eu-west-1"})
+    if request.method == "POST" and form.is_valid():
+        fields = {name: value for name, value in form.cleaned_data.items() if name not in {"account_id", "name"}}
+        try:
+            account = actions.do_add_account(
+                actor=actor_of(request),
+                account_id=form.cleaned_data["account_id"],
+                name=form.cleaned_data["name"],
+                **fields,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Account {account} added. Verify it to check the role.")
+            return redirect("accounts:list")
+    return render(request, "accounts/form.html", {"form": form, "title": "Add an AWS account"})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("accounts.change_awsaccount", raise_exception=True)
+def account_edit(request: HtmxRequest, account_id: str) -> HttpResponse:
+    account = get_object_or_404(AwsAccount, account_id=account_id)
+    form = AccountEditForm(request.POST or None, instance=AwsAccount.objects.get(pk=account.pk))
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = actions.do_update_account(account, actor=actor_of(request), **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Account {account} saved." if changed else "Nothing changed.")
+            return redirect("accounts:list")
+    return render(request, "accounts/form.html", {"form": form, "title": f"Edit {account}", "account": account})
+
+
+@require_POST
+@permission_required("accounts.change_awsaccount", raise_exception=True)
+def account_disable(request: HtmxRequest, account_id: str) -> HttpResponse:
+    account = get_object_or_404(AwsAccount, account_id=account_id)
+    actions.do_disable_account(account, actor=actor_of(request))
+    if request.htmx:
+        return render(request, "accounts/list.html#row", {"account": account})
+    messages.success(request, f"Account {account} disabled.")
+    return redirect("accounts:list")
+
+
+@require_POST
+@permission_required("accounts.verify_awsaccount", raise_exception=True)
+def account_verify(request: HtmxRequest, account_id: str) -> HttpResponse:
+    account = get_object_or_404(AwsAccount, account_id=account_id)
+    ok = actions.do_verify_account(account, actor=actor_of(request))
+    if request.htmx:
+        return render(request, "accounts/list.html#row", {"account": account})
+    if ok:
+        messages.success(request, f"Account {account} verified.")
+    else:
+        messages.error(request, f"Account {account} failed verification: {account.last_verification_error}")
+    return redirect("accounts:list")

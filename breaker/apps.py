@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BreakerConfig(AppConfig):
+    name = "breaker"
+    verbose_name = "Lambda circuit breakers"

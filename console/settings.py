@@ -1,0 +1,191 @@
+"""Settings of the platform console.
+
+Everything an operator sets comes from the environment (an optional ``.env`` file beside
+``manage.py`` is read first). A malformed value stops start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+from console import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = BASE_DIR / "data"
+
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.boolean("DEBUG", False)
+SECRET_KEY = env.raw("SECRET_KEY") or (
+    "insecure-development-key-only-used-with-debug-on" if DEBUG else None
+)
+if SECRET_KEY is None:
+    SECRET_KEY = env.required("SECRET_KEY", "when DEBUG is off")
+
+ALLOWED_HOSTS = env.string_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.string_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "django_q",
+    "console",
+    "accounts",
+    "audit",
+    "webhooks",
+    "cleanup",
+    "breaker",
+    "sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "console.urls"
+WSGI_APPLICATION = "console.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "console.context_processors.console",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.database("DATABASE_URL", f"sqlite:///{DATA_DIR / 'console.sqlite3'}"),
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.integer("DATABASE_CONN_MAX_AGE", 60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATA_DIR.mkdir(exist_ok=True)
+    # WAL lets the web server read while the worker writes; IMMEDIATE avoids upgrade deadlocks.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+# Security. Defaults are strict; a proxy that terminates TLS sets SECURE_PROXY_SSL_HEADER=true
+# (trust X-Forwarded-Proto) and may turn the redirect off with SECURE_SSL_REDIRECT=false.
+SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+if env.boolean("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# Background work (django-q2). Every task's timeout stays below the cluster's retry, otherwise
+# a slow task is handed to a second worker while the first still runs it.
+Q_REDIS_URL = env.redis_url("Q_REDIS_URL")
+Q_CLUSTER = {
+    "name": "console",
+    "workers": env.integer("Q_WORKERS", 2, minimum=1),
+    "timeout": 240,
+    "retry": 300,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 500,
+    "poll": 1,
+    "label": "Tasks",
+}
+if Q_REDIS_URL:
+    Q_CLUSTER["redis"] = Q_REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# AWS. boto3 reads AWS_ENDPOINT_URL, AWS_REGION and credentials itself.
+AWS_DEFAULT_REGION = env.raw("AWS_REGION") or env.raw("AWS_DEFAULT_REGION") or "eu-west-1"
+AWS_CONNECT_TIMEOUT = env.integer("AWS_CONNECT_TIMEOUT", 5, minimum=1)
+AWS_READ_TIMEOUT = env.integer("AWS_READ_TIMEOUT", 30, minimum=1)
+AWS_MAX_ATTEMPTS = env.integer("AWS_MAX_ATTEMPTS", 6, minimum=1)
+
+# Webhooks.
+WEBHOOK_API_KEYS = env.string_list("WEBHOOK_API_KEYS")
+SNS_TOPIC_ARNS = env.string_list("SNS_TOPIC_ARNS")
+
+# ECR cleanup.
+CLEANUP_GRACE_PERIOD = env.duration("CLEANUP_GRACE_PERIOD", "24h")
+CLEANUP_REQUIRE_APPROVAL = env.boolean("CLEANUP_REQUIRE_APPROVAL", True)
+CLEANUP_DRY_RUN = env.boolean("CLEANUP_DRY_RUN", False)
+CLEANUP_OPT_IN_TAG = env.key_value("CLEANUP_OPT_IN_TAG", "ecr-cleanup=enabled")
+CLEANUP_PRICE_PER_GB_MONTH = env.decimal_number("CLEANUP_PRICE_PER_GB_MONTH", 0.10)
+
+# The sandbox AWS of `make demo` (demo-only buttons appear only when this is on).
+SANDBOX = env.boolean("CONSOLE_SANDBOX", False)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.raw("LOG_LEVEL", "INFO")},
+    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+}

@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from console import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("accounts.urls")),
+    path("audit/", include("audit.urls")),
+    # Each app owns its pages; a section not built yet shows an empty state.
+    path("", include("webhooks.urls")),  # /webhooks/... (no login) and /inbox/
+    path("", include("cleanup.urls")),  # /repositories/, /deletions/
+    path("breakers/", include("breaker.urls")),
+    path("repositories/", views.not_built, {"section": "Repositories"}, name="repositories"),
+    path("deletions/", views.not_built, {"section": "Deletions"}, name="deletions"),
+    path("breakers/", views.not_built, {"section": "Breakers"}, name="breakers"),
+    path("inbox/", views.not_built, {"section": "Inbox"}, name="inbox"),
+    path("sandbox/", include("sandbox.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,32 @@
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.db.utils import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from console import dashboard as dashboard_tiles
+
+
+@require_GET
+@never_cache
+@login_not_required
+def healthz(request: HttpRequest) -> JsonResponse:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        return JsonResponse({"status": "error", "database": "unreachable", "error": str(exc)}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})
+
+
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/dashboard.html", {"tiles": dashboard_tiles.tiles_for(request)})
+
+
+@require_GET
+def not_built(request: HttpRequest, section: str) -> HttpResponse:
+    return render(request, "console/not_built.html", {"section": section})

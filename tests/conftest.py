@@ -1,0 +1,94 @@
+"""Shared fixtures: named personas, an in-process AWS (moto), and a clean AWS client cache."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from moto import mock_aws
+
+from accounts import aws as accounts_aws
+
+PASSWORD = "correct-horse-battery-staple"  # noqa: S105
+
+
+def make_user(username: str, role: str | None) -> User:
+    user = User.objects.create_user(username=username, password=PASSWORD)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return make_user("ada", "admin")
+
+
+@pytest.fixture
+def operator_user(db) -> User:
+    return make_user("oscar", "operator")
+
+
+@pytest.fixture
+def viewer_user(db) -> User:
+    return make_user("vera", "viewer")
+
+
+@pytest.fixture
+def outsider_user(db) -> User:
+    return make_user("olga", None)
+
+
+def _client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def admin_client(admin_user) -> Client:
+    return _client_for(admin_user)
+
+
+@pytest.fixture
+def operator_client(operator_user) -> Client:
+    return _client_for(operator_user)
+
+
+@pytest.fixture
+def viewer_client(viewer_user) -> Client:
+    return _client_for(viewer_user)
+
+
+@pytest.fixture
+def outsider_client(outsider_user) -> Client:
+    return _client_for(outsider_user)
+
+
+@pytest.fixture(autouse=True)
+def fresh_aws_clients():
+    """Cached sessions must not outlive a moto backend (assumed-role keys would be unknown)."""
+    accounts_aws.clear_caches()
+    yield
+    accounts_aws.clear_caches()
+
+
+@pytest.fixture
+def aws():
+    """An in-process AWS. Accounts other than moto's default are reached through AssumeRole."""
+    with mock_aws(config={"core": {"reset_boto3_session": False}, "lambda": {"use_docker": False}}):
+        yield
+
+
+@pytest.fixture
+def make_account(db):
+    """Register an account the way the console does, with a role ARN into it."""
+    from accounts import actions
+
+    def make(account_id: str = "222222222222", name: str = "production", **fields):
+        fields.setdefault("role_arn", f"arn:aws:iam::{account_id}:role/platform-console")
+        fields.setdefault("regions", ["eu-west-1"])
+        fields.setdefault("environment", "prod")
+        return actions.do_add_account(actor="fixture", account_id=account_id, name=name, **fields)
+
+    return make
