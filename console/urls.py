@@ -18,7 +18,6 @@ urlpatterns = [
     path("repositories/", views.not_built, {"section": "Repositories"}, name="repositories"),
     path("deletions/", views.not_built, {"section": "Deletions"}, name="deletions"),
     path("breakers/", views.not_built, {"section": "Breakers"}, name="breakers"),
-    path("inbox/", views.not_built, {"section": "Inbox"}, name="inbox"),
     path("sandbox/", include("sandbox.urls")),
     path("admin/", admin.site.urls),
 ]

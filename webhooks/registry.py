@@ -15,7 +15,8 @@ retried with back-off. Handlers must be idempotent per event: a retry re-runs th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,8 +24,9 @@ if TYPE_CHECKING:
 
 # Kinds, decided when the event is stored (see ``webhooks.classify``).
 ALARM_STATE_CHANGE = "alarm_state_change"  # CloudWatch alarm: SNS notification or EventBridge
-TASK_DEFINITION_DEREGISTERED = "task_definition_deregistered"  # CloudTrail Deregister/DeleteTaskDefinition(s)
-CONFIG_ITEM_CHANGE = "config_item_change"  # AWS Config configuration item change (any resource type)
+# CloudTrail DeregisterTaskDefinition / DeleteTaskDefinitions
+TASK_DEFINITION_DEREGISTERED = "task_definition_deregistered"
+CONFIG_ITEM_CHANGE = "config_item_change"  # AWS Config configuration item change (any resource)
 SUBSCRIPTION_CONFIRMATION = "subscription_confirmation"
 UNSUBSCRIBE_CONFIRMATION = "unsubscribe_confirmation"
 OTHER = "other"
@@ -41,7 +43,7 @@ KINDS = [
 Handler = Callable[["InboundEvent"], "str | None"]
 
 
-class Ignored(Exception):  # noqa: N818  (a normal outcome, not an error)
+class Ignored(Exception):  # a normal outcome, not an error (hence not named ...Error)
     """The event needs nothing from the console; the message is the reason shown in the inbox."""
 
 
@@ -54,9 +56,30 @@ def register(kind: str, handler: Handler) -> None:
         raise ValueError(f"unknown event kind {kind!r}")
     existing = _handlers.get(kind)
     if existing is not None and existing is not handler:
-        raise ValueError(f"kind {kind!r} already has a handler: {existing.__module__}.{existing.__name__}")
+        raise ValueError(
+            f"kind {kind!r} already has a handler: {existing.__module__}.{existing.__name__}"
+        )
     _handlers[kind] = handler
 
 
 def handler_for(kind: str) -> Handler | None:
     return _handlers.get(kind)
+
+
+@contextmanager
+def override(kind: str, handler: Handler | None) -> Iterator[None]:
+    """For tests: handle ``kind`` with ``handler`` (``None``: no handler) inside the block, then put
+    back whatever was registered before."""
+    missing = object()
+    previous = _handlers.get(kind, missing)
+    if handler is None:
+        _handlers.pop(kind, None)
+    else:
+        _handlers[kind] = handler
+    try:
+        yield
+    finally:
+        if previous is missing:
+            _handlers.pop(kind, None)
+        else:
+            _handlers[kind] = previous

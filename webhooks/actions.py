@@ -1,0 +1,215 @@
+"""Storing inbound events and processing them exactly once."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django_q.tasks import async_task
+
+import audit
+from console import clock
+from webhooks import registry
+from webhooks.classify import Classification
+from webhooks.models import MAX_ATTEMPTS, InboundEvent
+
+logger = logging.getLogger(__name__)
+
+# Below Q_CLUSTER["retry"] (300 s), or a slow event would be handed to a second worker.
+TASK_TIMEOUT = 120
+PROCESS_BATCH = 500
+
+
+def enqueue_processing(event_id: int) -> None:
+    async_task("webhooks.tasks.process_event", event_id, timeout=TASK_TIMEOUT, group="webhooks")
+
+
+def do_receive_event(
+    *,
+    source: str,
+    dedupe_key: str,
+    raw_body: str,
+    classification: Classification,
+    message_type: str = "",
+    topic_arn: str = "",
+    now: datetime | None = None,
+    enqueue: bool = True,
+) -> InboundEvent | None:
+    """Store an authenticated event and have it processed after commit. Returns ``None`` when an
+    event with the same dedupe key is already stored: the unique constraint decides, so two
+    deliveries racing each other still store one row."""
+    now = now or clock.now()
+    event = InboundEvent(
+        source=source,
+        dedupe_key=dedupe_key,
+        kind=classification.kind,
+        raw_body=raw_body,
+        received_at=now,
+        message_type=message_type,
+        topic_arn=topic_arn,
+        account_id=classification.account_id,
+        detail_type=classification.detail_type,
+        summary=classification.summary,
+        history=[{"at": now.isoformat(), "what": "received", "text": ""}],
+    )
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+            if event.kind == registry.UNSUBSCRIBE_CONFIRMATION:
+                audit.record(
+                    event.actor,
+                    "webhook.unsubscribe_received",
+                    target_type="sns_topic",
+                    target_id=topic_arn,
+                    target_label=topic_arn,
+                    account_id=classification.account_id,
+                    details={"event_id": event.id, "message_id": dedupe_key},
+                    at=now,
+                )
+            if enqueue:
+                transaction.on_commit(lambda: enqueue_processing(event.id))
+    except IntegrityError:
+        if not InboundEvent.objects.filter(dedupe_key=dedupe_key).exists():
+            raise
+        return None
+    return event
+
+
+def _claim(event_id: int, now: datetime, *, wait_for_retry: bool) -> bool:
+    """Take the event for this worker with one conditional update, so two workers (or a worker
+    and the CLI) never process the same event."""
+    pending = (
+        InboundEvent.objects.pending(now) if not wait_for_retry else InboundEvent.objects.due(now)
+    )
+    claimed = pending.filter(pk=event_id).update(
+        status=InboundEvent.Status.PROCESSING, claimed_at=now
+    )
+    return claimed == 1
+
+
+def do_process_event(
+    event_id: int, now: datetime | None = None, *, wait_for_retry: bool = True
+) -> str | None:
+    """Run the registered handler for one event and record what became of it.
+
+    Returns the new status, or ``None`` when the event was not claimed (another worker has it,
+    it is already done, or its retry is not due and ``wait_for_retry`` is set). The handler and
+    the success record share one transaction; a handler error rolls back everything the handler
+    wrote before the failure is recorded.
+    """
+    now = now or clock.now()
+    if not _claim(event_id, now, wait_for_retry=wait_for_retry):
+        return None
+    event = InboundEvent.objects.get(pk=event_id)
+    event.attempts += 1
+    handler = registry.handler_for(event.kind)
+    if handler is None:
+        _finish(event, now, InboundEvent.Status.IGNORED, f"no handler for kind {event.kind}")
+        return event.status
+    try:
+        with transaction.atomic():
+            note = handler(event)
+            _finish(event, now, InboundEvent.Status.PROCESSED, note or "")
+    except registry.Ignored as exc:
+        _finish(event, now, InboundEvent.Status.IGNORED, str(exc) or "ignored by the handler")
+    except Exception as exc:
+        logger.warning(
+            "inbound event %s: handler failed (attempt %s)", event_id, event.attempts, exc_info=True
+        )
+        _record_failure(event, now, f"{type(exc).__name__}: {exc}")
+    return event.status
+
+
+def _finish(event: InboundEvent, now: datetime, status: str, note: str) -> None:
+    event.status = status
+    event.note = note
+    event.processed_at = now
+    event.next_attempt_at = None
+    event.claimed_at = None
+    event.add_history(now, status, note)
+    event.save(
+        update_fields=[
+            "status",
+            "note",
+            "processed_at",
+            "next_attempt_at",
+            "claimed_at",
+            "attempts",
+            "history",
+        ]
+    )
+
+
+def _record_failure(event: InboundEvent, now: datetime, error: str) -> None:
+    event.error = error
+    event.claimed_at = None
+    if event.attempts >= MAX_ATTEMPTS:
+        event.status = InboundEvent.Status.FAILED
+        event.next_attempt_at = None
+        event.processed_at = now
+        event.add_history(now, "failed", f"attempt {event.attempts}, giving up: {error}")
+    else:
+        event.status = InboundEvent.Status.RECEIVED
+        event.next_attempt_at = now + event.backoff_after(event.attempts)
+        event.add_history(
+            now,
+            "error",
+            f"attempt {event.attempts}: {error}; retry at {event.next_attempt_at:%H:%M:%S}",
+        )
+    event.save(
+        update_fields=[
+            "status",
+            "error",
+            "attempts",
+            "next_attempt_at",
+            "processed_at",
+            "claimed_at",
+            "history",
+        ]
+    )
+
+
+def do_process_pending(
+    now: datetime | None = None, *, wait_for_retry: bool = True, limit: int | None = PROCESS_BATCH
+) -> Counter:
+    """Process pending events oldest first: those accepted while the worker was down and those
+    whose retry is due (or, with ``wait_for_retry=False``, every pending event now)."""
+    now = now or clock.now()
+    pending = InboundEvent.objects.due(now) if wait_for_retry else InboundEvent.objects.pending(now)
+    ids = pending.order_by("received_at", "id").values_list("id", flat=True)
+    ids = list(ids[:limit] if limit else ids)
+    outcomes: Counter = Counter()
+    for event_id in ids:
+        outcome = do_process_event(event_id, now, wait_for_retry=wait_for_retry)
+        outcomes[outcome or "skipped"] += 1
+    return outcomes
+
+
+def do_reprocess_event(event: InboundEvent, *, actor: str, now: datetime | None = None) -> bool:
+    """Give a failed event a fresh set of attempts, by hand. Returns False when it is not failed
+    (any more)."""
+    now = now or clock.now()
+    with transaction.atomic():
+        changed = InboundEvent.objects.filter(
+            Q(pk=event.pk), Q(status=InboundEvent.Status.FAILED)
+        ).update(status=InboundEvent.Status.RECEIVED, attempts=0, next_attempt_at=None)
+        if not changed:
+            return False
+        event.refresh_from_db()
+        event.add_history(now, "reprocess", f"re-processed by {actor}")
+        event.save(update_fields=["history"])
+        audit.record(
+            actor,
+            "webhook.reprocessed",
+            target_type="inbound_event",
+            target_id=event.pk,
+            target_label=f"{event.get_kind_display()} {event.dedupe_key}",
+            account_id=event.account_id,
+            details={"source": event.source, "last_error": event.error},
+            at=now,
+        )
+        transaction.on_commit(lambda: enqueue_processing(event.pk))
+    return True

@@ -1,0 +1,217 @@
+"""The two webhook doors (no login, no CSRF: they authenticate by key or signature), the inbox."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from console import clock
+from console.http import HtmxRequest, actor_of
+from webhooks import actions, classify, registry, sns
+from webhooks.models import InboundEvent, parse_sns_message
+
+MAX_BODY = 256 * 1024
+PAGE_SIZE = 50
+
+
+def error(status: int, text: str) -> JsonResponse:
+    return JsonResponse({"error": text}, status=status)
+
+
+def method_not_allowed() -> JsonResponse:
+    response = error(405, "only POST is allowed")
+    response["Allow"] = "POST"
+    return response
+
+
+def read_body(request: HttpRequest) -> bytes | JsonResponse:
+    """The body, or a 413 answer when it is larger than MAX_BODY (declared or actual)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return error(400, "Content-Length is not a number")
+    if declared > MAX_BODY:
+        return error(413, f"body is {declared} bytes; the limit is {MAX_BODY}")
+    body = request.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        return error(413, f"body is larger than the limit of {MAX_BODY} bytes")
+    return body
+
+
+def decode_json(body: bytes) -> tuple[str, Any] | JsonResponse:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return error(400, "body is not UTF-8 text")
+    try:
+        return text, json.loads(text)
+    except ValueError as exc:
+        return error(400, f"body is not valid JSON: {exc}")
+
+
+def accepted(event: InboundEvent | None) -> JsonResponse:
+    if event is None:
+        return JsonResponse({"status": "duplicate"}, status=200)
+    return JsonResponse({"status": "accepted", "id": event.pk}, status=202)
+
+
+def api_key_matches(given: str) -> bool:
+    """Compare against every configured key in constant time (no early exit on a match)."""
+    given_bytes = given.encode()
+    matches = [hmac.compare_digest(given_bytes, key.encode()) for key in settings.WEBHOOK_API_KEYS]
+    return any(matches)
+
+
+@csrf_exempt
+@login_not_required
+def eventbridge(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return method_not_allowed()
+    if not settings.WEBHOOK_API_KEYS:
+        return error(401, "no API key is configured (WEBHOOK_API_KEYS); every request is refused")
+    given = request.headers.get("X-Api-Key")
+    if not given:
+        return error(401, "missing X-Api-Key header")
+    if not api_key_matches(given):
+        return error(401, "wrong X-Api-Key")
+    body = read_body(request)
+    if isinstance(body, JsonResponse):
+        return body
+    decoded = decode_json(body)
+    if isinstance(decoded, JsonResponse):
+        return decoded
+    text, event = decoded
+    problem = eventbridge_problem(event)
+    if problem:
+        return error(400, problem)
+    stored = actions.do_receive_event(
+        source=InboundEvent.Source.EVENTBRIDGE,
+        dedupe_key=event["id"],
+        raw_body=text,
+        classification=classify.classify_eventbridge(event),
+    )
+    return accepted(stored)
+
+
+def eventbridge_problem(event: Any) -> str | None:
+    if not isinstance(event, dict):
+        return f"body must be a JSON object (one EventBridge event), not a {type(event).__name__}"
+    missing = [name for name in ("id", "source", "detail-type", "detail") if name not in event]
+    if missing:
+        return f"missing field(s): {', '.join(missing)}"
+    if not isinstance(event["id"], str) or not event["id"].strip() or len(event["id"]) > 255:
+        return "id must be a non-empty string of at most 255 characters"
+    if not isinstance(event["source"], str) or not isinstance(event["detail-type"], str):
+        return "source and detail-type must be strings"
+    if not isinstance(event["detail"], dict):
+        return "detail must be a JSON object"
+    return None
+
+
+@csrf_exempt
+@login_not_required
+def sns_endpoint(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return method_not_allowed()
+    body = read_body(request)
+    if isinstance(body, JsonResponse):
+        return body
+    try:
+        text = body.decode("utf-8")
+        message = sns.parse(text, request.headers.get("x-amz-sns-message-type"))
+    except UnicodeDecodeError:
+        return error(400, "body is not UTF-8 text")
+    except sns.MalformedMessage as exc:
+        return error(400, str(exc))
+    now = clock.now()
+    try:
+        sns.verify(message, allowed_topics=settings.SNS_TOPIC_ARNS, now=now)
+    except sns.VerificationFailed as exc:
+        return error(403, str(exc))
+    except sns.CertificateUnavailable as exc:
+        return error(503, str(exc))
+    inner = parse_sns_message(message["Message"]) if message["Type"] == "Notification" else None
+    confirmation = message["Type"] == "SubscriptionConfirmation"
+    stored = actions.do_receive_event(
+        source=InboundEvent.Source.SNS,
+        dedupe_key=message["MessageId"],
+        raw_body=text,
+        classification=classify.classify_sns(message, inner),
+        message_type=message["Type"],
+        topic_arn=message["TopicArn"],
+        now=now,
+        enqueue=not confirmation,
+    )
+    if stored is not None and confirmation:
+        # Confirm now, while SNS waits: a failure is retried with back-off by the worker.
+        actions.do_process_event(stored.pk, now)
+    return accepted(stored)
+
+
+# --- The inbox ----------------------------------------------------------------------------------
+
+FILTERS = {
+    "source": InboundEvent.Source.choices,
+    "kind": registry.KINDS,
+    "status": InboundEvent.Status.choices,
+}
+
+
+@require_GET
+@permission_required("webhooks.view_inboundevent", raise_exception=True)
+def inbox(request: HtmxRequest) -> HttpResponse:
+    chosen = {
+        name: request.GET.get(name, "")
+        for name, choices in FILTERS.items()
+        if request.GET.get(name, "") in {value for value, _ in choices}
+    }
+    events = InboundEvent.objects.filter(**{name: value for name, value in chosen.items() if value})
+    events = events.defer("raw_body", "history")
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "chosen": chosen,
+        "filters": FILTERS,
+        "query": query.urlencode(),
+    }
+    template = (
+        "webhooks/inbox.html#results"
+        if request.htmx and not request.htmx.boosted
+        else "webhooks/inbox.html"
+    )
+    return render(request, template, context)
+
+
+@require_GET
+@permission_required("webhooks.view_inboundevent", raise_exception=True)
+def event_detail(request: HtmxRequest, pk: int) -> HttpResponse:
+    event = get_object_or_404(InboundEvent, pk=pk)
+    return render(request, "webhooks/event.html", {"event": event})
+
+
+@require_POST
+@permission_required("webhooks.reprocess_inboundevent", raise_exception=True)
+def reprocess(request: HtmxRequest, pk: int) -> HttpResponse:
+    event = get_object_or_404(InboundEvent, pk=pk)
+    if actions.do_reprocess_event(event, actor=actor_of(request)):
+        messages.success(request, "Event queued for processing again.")
+    else:
+        messages.error(
+            request, f"Only failed events can be re-processed; this one is {event.status}."
+        )
+    event.refresh_from_db()
+    if request.htmx:
+        return render(request, "webhooks/event.html#outcome", {"event": event})
+    return redirect("webhooks:event", pk=event.pk)
