@@ -4,11 +4,9 @@ Other apps' tests use it too (alarm notifications through the SNS door)::
 
     from tests.webhooks.signing import sns_signer  # noqa: F401  (the fixture)
 
-    def test_x(client, sns_signer, settings):
-        settings.SNS_TOPIC_ARNS = [sns_signer.topic_arn]
-        message = sns_signer.notification({"AlarmName": ...})
-        client.post("/webhooks/sns/", sns_signer.body(message), content_type="text/plain",
-                    headers=sns_signer.headers(message))
+    def test_x(client, sns_signer):  # the fixture also allows its topic in SNS_TOPIC_ARNS
+        message = sns_signer.notification({"AlarmName": ..., "NewStateValue": "ALARM", ...})
+        response = sns_signer.post(client, message)  # on-commit processing has run on return
 """
 
 from __future__ import annotations
