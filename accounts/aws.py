@@ -41,7 +41,7 @@ THROTTLING_CODES = {
     "RequestTimeout",
 }
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _credentials: dict[tuple[str, str, str], DeferredRefreshableCredentials] = {}
 _sessions: dict[tuple[str, str, str, str], boto3.Session] = {}
 _clients: dict[tuple, Any] = {}

@@ -35,7 +35,7 @@ class AwsAccount(models.Model):
     is_registry = models.BooleanField("holds ECR repositories", default=False)
     enabled = models.BooleanField(default=True)
     last_verified_at = models.DateTimeField(null=True, blank=True)
-    last_verification_ok = models.BooleanField(null=True)
+    last_verification_ok = models.BooleanField(null=True, blank=True)
     last_verification_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -21,3 +21,5 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 AWS_MAX_ATTEMPTS = 2
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
