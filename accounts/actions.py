@@ -12,7 +12,15 @@ from accounts import aws
 from accounts.models import AwsAccount
 from console import clock
 
-EDITABLE_FIELDS = ["name", "environment", "role_arn", "external_id", "regions", "is_registry", "enabled"]
+EDITABLE_FIELDS = [
+    "name",
+    "environment",
+    "role_arn",
+    "external_id",
+    "regions",
+    "is_registry",
+    "enabled",
+]
 
 
 def _target(account: AwsAccount) -> dict[str, str]:
@@ -86,7 +94,9 @@ def do_verify_account(account: AwsAccount, *, actor: str, now: datetime | None =
         account.last_verified_at = now
         account.last_verification_ok = ok
         account.last_verification_error = error
-        account.save(update_fields=["last_verified_at", "last_verification_ok", "last_verification_error"])
+        account.save(
+            update_fields=["last_verified_at", "last_verification_ok", "last_verification_error"]
+        )
         audit.record(
             actor,
             "account.verified" if ok else "account.verify_failed",

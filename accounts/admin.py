@@ -7,7 +7,14 @@ from accounts.models import AwsAccount
 class AwsAccountAdmin(admin.ModelAdmin):
     """Read-only here: changes go through the console's pages or CLI so they are audited."""
 
-    list_display = ["account_id", "name", "environment", "is_registry", "enabled", "last_verified_at"]
+    list_display = [
+        "account_id",
+        "name",
+        "environment",
+        "is_registry",
+        "enabled",
+        "last_verified_at",
+    ]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -51,7 +51,9 @@ class AwsError(Exception):
     """An AWS call that did not answer as asked. ``retryable`` says whether trying later may help
     (throttling, a network error) or not (access denied, a missing resource)."""
 
-    def __init__(self, message: str, *, code: str = "", retryable: bool = False, account_id: str = "") -> None:
+    def __init__(
+        self, message: str, *, code: str = "", retryable: bool = False, account_id: str = ""
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.retryable = retryable
@@ -63,7 +65,9 @@ class AwsError(Exception):
 
 
 @contextmanager
-def translated_errors(account_id: str = "", error_class: type[AwsError] = AwsError) -> Iterator[None]:
+def translated_errors(
+    account_id: str = "", error_class: type[AwsError] = AwsError
+) -> Iterator[None]:
     """Turn botocore's exceptions into ``error_class`` with a ``retryable`` flag."""
     try:
         yield
@@ -73,12 +77,19 @@ def translated_errors(account_id: str = "", error_class: type[AwsError] = AwsErr
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         message = f"{code}: {error.get('Message', '')}".strip(": ")
         raise error_class(
-            message, code=code, retryable=code in THROTTLING_CODES or status >= 500, account_id=account_id
+            message,
+            code=code,
+            retryable=code in THROTTLING_CODES or status >= 500,
+            account_id=account_id,
         ) from exc
     except (ConnectionError, ReadTimeoutError) as exc:
-        raise error_class(str(exc), code=type(exc).__name__, retryable=True, account_id=account_id) from exc
+        raise error_class(
+            str(exc), code=type(exc).__name__, retryable=True, account_id=account_id
+        ) from exc
     except BotoCoreError as exc:
-        raise error_class(str(exc), code=type(exc).__name__, retryable=False, account_id=account_id) from exc
+        raise error_class(
+            str(exc), code=type(exc).__name__, retryable=False, account_id=account_id
+        ) from exc
 
 
 def client_config(**overrides: Any) -> Config:
@@ -171,7 +182,14 @@ def session(account: AwsAccount, region: str) -> boto3.Session:
 
 def client(account: AwsAccount, region: str, service: str, **config: Any) -> Any:
     """A cached client; ``config`` overrides the defaults (adaptive retries, timeouts)."""
-    key = (account.account_id, account.role_arn, account.external_id, region, service, repr(sorted(config.items())))
+    key = (
+        account.account_id,
+        account.role_arn,
+        account.external_id,
+        region,
+        service,
+        repr(sorted(config.items())),
+    )
     with _lock:
         cached = _clients.get(key)
     if cached is not None:

@@ -19,9 +19,25 @@ class AccountForm(forms.ModelForm):
 
     class Meta:
         model = AwsAccount
-        fields = ["account_id", "name", "environment", "role_arn", "external_id", "regions", "is_registry"]
+        fields = [
+            "account_id",
+            "name",
+            "environment",
+            "role_arn",
+            "external_id",
+            "regions",
+            "is_registry",
+        ]
 
 
 class AccountEditForm(AccountForm):
     class Meta(AccountForm.Meta):
-        fields = ["name", "environment", "role_arn", "external_id", "regions", "is_registry", "enabled"]
+        fields = [
+            "name",
+            "environment",
+            "role_arn",
+            "external_id",
+            "regions",
+            "is_registry",
+            "enabled",
+        ]

@@ -20,7 +20,9 @@ class AwsAccountQuerySet(models.QuerySet):
 
 
 class AwsAccount(models.Model):
-    account_id = models.CharField("account id", max_length=12, unique=True, validators=[validate_account_id])
+    account_id = models.CharField(
+        "account id", max_length=12, unique=True, validators=[validate_account_id]
+    )
     name = models.CharField(max_length=100)
     environment = models.CharField(max_length=32, default="prod", validators=[validate_environment])
     role_arn = models.CharField(
@@ -52,7 +54,9 @@ class AwsAccount(models.Model):
         match = ROLE_ARN.match(self.role_arn or "")
         if match and self.account_id and match.group(2) != self.account_id:
             raise ValidationError(
-                {"role_arn": f"The role belongs to account {match.group(2)}, not to {self.account_id}."}
+                {
+                    "role_arn": f"The role belongs to account {match.group(2)}, not to {self.account_id}."
+                }
             )
 
     @property

@@ -29,5 +29,7 @@ def grant(apps, *, viewer: list[str] = (), operator: list[str] = (), admin: list
         group, _ = group_model.objects.get_or_create(name=role)
         for name in names:
             app_label, codename = name.split(".")
-            permission = permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+            permission = permission_model.objects.get(
+                content_type__app_label=app_label, codename=codename
+            )
             group.permissions.add(permission)

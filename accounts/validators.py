@@ -11,7 +11,9 @@ ENVIRONMENT = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 def validate_account_id(value: str) -> None:
     if not ACCOUNT_ID.match(value or ""):
         raise ValidationError(
-            "An AWS account id is exactly 12 digits, got %(value)r.", params={"value": value}, code="account_id"
+            "An AWS account id is exactly 12 digits, got %(value)r.",
+            params={"value": value},
+            code="account_id",
         )
 
 
@@ -27,7 +29,8 @@ def validate_role_arn(value: str) -> None:
 def validate_external_id(value: str) -> None:
     if value and not EXTERNAL_ID.match(value):
         raise ValidationError(
-            "An external id is 2 to 1224 characters of letters, digits and +=,.@:/-_.", code="external_id"
+            "An external id is 2 to 1224 characters of letters, digits and +=,.@:/-_.",
+            code="external_id",
         )
 
 
@@ -47,7 +50,9 @@ def validate_regions(value: list) -> None:
     unknown = [region for region in value if region not in known_regions()]
     if unknown:
         raise ValidationError(
-            "Unknown AWS region(s): %(regions)s.", params={"regions": ", ".join(map(str, unknown))}, code="regions"
+            "Unknown AWS region(s): %(regions)s.",
+            params={"regions": ", ".join(map(str, unknown))},
+            code="regions",
         )
     if len(set(value)) != len(value):
         raise ValidationError("A region is listed twice.", code="regions")

@@ -22,7 +22,11 @@ def account_list(request: HtmxRequest) -> HttpResponse:
 def account_add(request: HtmxRequest) -> HttpResponse:
     form = AccountForm(request.POST or None, initial={"regions": "eu-west-1"})
     if request.method == "POST" and form.is_valid():
-        fields = {name: value for name, value in form.cleaned_data.items() if name not in {"account_id", "name"}}
+        fields = {
+            name: value
+            for name, value in form.cleaned_data.items()
+            if name not in {"account_id", "name"}
+        }
         try:
             account = actions.do_add_account(
                 actor=actor_of(request),
@@ -45,13 +49,21 @@ def account_edit(request: HtmxRequest, account_id: str) -> HttpResponse:
     form = AccountEditForm(request.POST or None, instance=AwsAccount.objects.get(pk=account.pk))
     if request.method == "POST" and form.is_valid():
         try:
-            changed = actions.do_update_account(account, actor=actor_of(request), **form.cleaned_data)
+            changed = actions.do_update_account(
+                account, actor=actor_of(request), **form.cleaned_data
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, f"Account {account} saved." if changed else "Nothing changed.")
+            messages.success(
+                request, f"Account {account} saved." if changed else "Nothing changed."
+            )
             return redirect("accounts:list")
-    return render(request, "accounts/form.html", {"form": form, "title": f"Edit {account}", "account": account})
+    return render(
+        request,
+        "accounts/form.html",
+        {"form": form, "title": f"Edit {account}", "account": account},
+    )
 
 
 @require_POST
@@ -75,5 +87,7 @@ def account_verify(request: HtmxRequest, account_id: str) -> HttpResponse:
     if ok:
         messages.success(request, f"Account {account} verified.")
     else:
-        messages.error(request, f"Account {account} failed verification: {account.last_verification_error}")
+        messages.error(
+            request, f"Account {account} failed verification: {account.last_verification_error}"
+        )
     return redirect("accounts:list")

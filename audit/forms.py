@@ -10,7 +10,9 @@ class AuditFilterForm(forms.Form):
     action = forms.CharField(required=False, max_length=64)
     actor = forms.CharField(required=False, max_length=150)
     account = forms.RegexField(
-        required=False, regex=r"^\d{12}$", error_messages={"invalid": "An account id has 12 digits."}
+        required=False,
+        regex=r"^\d{12}$",
+        error_messages={"invalid": "An account id has 12 digits."},
     )
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))

@@ -13,7 +13,16 @@ from console import clock
 from console.http import HtmxRequest
 
 PAGE_SIZE = 50
-CSV_COLUMNS = ["at", "actor", "action", "target_type", "target_id", "target_label", "account_id", "details"]
+CSV_COLUMNS = [
+    "at",
+    "actor",
+    "action",
+    "target_type",
+    "target_id",
+    "target_label",
+    "account_id",
+    "details",
+]
 
 
 @require_GET
@@ -27,9 +36,15 @@ def event_list(request: HtmxRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "query": query.urlencode(),
-        "actions": AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct(),
+        "actions": AuditEvent.objects.order_by("action")
+        .values_list("action", flat=True)
+        .distinct(),
     }
-    template = "audit/list.html#results" if request.htmx and not request.htmx.boosted else "audit/list.html"
+    template = (
+        "audit/list.html#results"
+        if request.htmx and not request.htmx.boosted
+        else "audit/list.html"
+    )
     return render(request, template, context)
 
 

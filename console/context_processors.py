@@ -15,7 +15,11 @@ NAVIGATION = [
 def console(request: HttpRequest) -> dict:
     path = request.path
     nav = [
-        {"label": label, "href": href, "active": path == href if href == "/" else path.startswith(href)}
+        {
+            "label": label,
+            "href": href,
+            "active": path == href if href == "/" else path.startswith(href),
+        }
         for label, href in NAVIGATION
     ]
     return {"navigation": nav, "sandbox": settings.SANDBOX}

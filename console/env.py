@@ -112,7 +112,9 @@ def database(name: str, default: str) -> dict:
     scheme = urlsplit(value).scheme
     if scheme not in _DB_SCHEMES:
         raise SettingError(
-            name, value, "expected a sqlite:/// or postgres:// URL (for example sqlite:///data/console.sqlite3)"
+            name,
+            value,
+            "expected a sqlite:/// or postgres:// URL (for example sqlite:///data/console.sqlite3)",
         )
     try:
         config = environ.Env.db_url_config(value)
@@ -128,6 +130,8 @@ def redis_url(name: str) -> str | None:
     if value is None:
         return None
     parts = urlsplit(value)
-    if parts.scheme not in {"redis", "rediss", "unix"} or (parts.scheme != "unix" and not parts.hostname):
+    if parts.scheme not in {"redis", "rediss", "unix"} or (
+        parts.scheme != "unix" and not parts.hostname
+    ):
         raise SettingError(name, value, "expected a redis://host:port/db URL")
     return value

@@ -24,7 +24,9 @@ SECRET_KEY = env.raw("SECRET_KEY") or (
 if SECRET_KEY is None:
     SECRET_KEY = env.required("SECRET_KEY", "when DEBUG is off")
 
-ALLOWED_HOSTS = env.string_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+ALLOWED_HOSTS = env.string_list(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
+)
 CSRF_TRUSTED_ORIGINS = env.string_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [

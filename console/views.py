@@ -18,7 +18,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError as exc:
-        return JsonResponse({"status": "error", "database": "unreachable", "error": str(exc)}, status=503)
+        return JsonResponse(
+            {"status": "error", "database": "unreachable", "error": str(exc)}, status=503
+        )
     return JsonResponse({"status": "ok", "database": "ok"})
 
 

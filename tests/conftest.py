@@ -9,7 +9,7 @@ from moto import mock_aws
 
 from accounts import aws as accounts_aws
 
-PASSWORD = "correct-horse-battery-staple"  # noqa: S105
+PASSWORD = "correct-horse-battery-staple"
 
 
 def make_user(username: str, role: str | None) -> User:

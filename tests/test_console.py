@@ -46,7 +46,10 @@ def test_sign_in_and_out(operator_user):
 
 @pytest.mark.django_db
 def test_roles_nest_viewer_within_operator_within_admin():
-    perms = {group.name: set(group.permissions.values_list("codename", flat=True)) for group in Group.objects.all()}
+    perms = {
+        group.name: set(group.permissions.values_list("codename", flat=True))
+        for group in Group.objects.all()
+    }
     assert {"viewer", "operator", "admin"} <= set(perms)
     assert perms["viewer"] < perms["operator"] < perms["admin"]
     assert "view_auditevent" in perms["viewer"]
@@ -56,9 +59,17 @@ def test_roles_nest_viewer_within_operator_within_admin():
 @pytest.mark.django_db
 def test_every_section_is_in_the_navigation(viewer_client):
     page = viewer_client.get("/").content.decode()
-    for label in ["Dashboard", "Repositories", "Deletions", "Breakers", "Accounts", "Inbox", "Audit"]:
+    for label in [
+        "Dashboard",
+        "Repositories",
+        "Deletions",
+        "Breakers",
+        "Accounts",
+        "Inbox",
+        "Audit",
+    ]:
         assert f">{label}</a>" in page
-    assert "hx-headers='{\"x-csrftoken\"" in page
+    assert 'hx-headers=\'{"x-csrftoken"' in page
 
 
 @pytest.mark.django_db
@@ -75,7 +86,8 @@ def test_no_page_loads_anything_from_another_host():
         str(path.relative_to(ROOT))
         for folder in ("templates", "static")
         for path in (ROOT / folder).rglob("*")
-        if path.is_file() and (external.search(path.read_text()) or "@import url(http" in path.read_text())
+        if path.is_file()
+        and (external.search(path.read_text()) or "@import url(http" in path.read_text())
     ]
     assert offenders == []
 

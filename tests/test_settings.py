@@ -18,11 +18,23 @@ PRODUCTION = {
 
 
 def manage(*args: str, **environment: str) -> subprocess.CompletedProcess:
-    inherited = {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "SECURE_SSL_REDIRECT", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"}
+    inherited = {
+        "DJANGO_SETTINGS_MODULE",
+        "DATABASE_URL",
+        "SECURE_SSL_REDIRECT",
+        "SECRET_KEY",
+        "ALLOWED_HOSTS",
+        "DEBUG",
+    }
     clean = {key: value for key, value in os.environ.items() if key not in inherited}
     clean.update(environment)
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -64,7 +76,9 @@ def test_a_malformed_value_stops_start_up_naming_the_variable(name, value):
 
 def test_redis_broker_is_used_when_q_redis_url_is_set():
     code = "from django.conf import settings; print(settings.Q_CLUSTER.get('redis'), 'orm' in settings.Q_CLUSTER)"
-    result = manage("shell", "--no-imports", "-c", code, **PRODUCTION, Q_REDIS_URL="redis://127.0.0.1:6379/3")
+    result = manage(
+        "shell", "--no-imports", "-c", code, **PRODUCTION, Q_REDIS_URL="redis://127.0.0.1:6379/3"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["redis://127.0.0.1:6379/3", "False"]
 
@@ -73,6 +87,8 @@ def test_every_task_timeout_is_below_the_cluster_retry(settings):
     assert settings.Q_CLUSTER["timeout"] < settings.Q_CLUSTER["retry"]
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("24h", 86400), ("90m", 5400), ("0s", 0), ("7d", 604800)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("24h", 86400), ("90m", 5400), ("0s", 0), ("7d", 604800)]
+)
 def test_durations_parse(text, seconds):
     assert env.parse_duration(text).total_seconds() == seconds

@@ -32,9 +32,15 @@ def test_the_session_acts_as_the_assumed_role(aws, production):
 
 def test_clients_are_cached_per_account_region_and_service(aws, production, make_account):
     development = make_account("333333333333", "development")
-    assert gateway.client(production, "eu-west-1", "ecs") is gateway.client(production, "eu-west-1", "ecs")
-    assert gateway.client(production, "eu-west-1", "ecs") is not gateway.client(production, "us-east-1", "ecs")
-    assert gateway.client(production, "eu-west-1", "ecs") is not gateway.client(development, "eu-west-1", "ecs")
+    assert gateway.client(production, "eu-west-1", "ecs") is gateway.client(
+        production, "eu-west-1", "ecs"
+    )
+    assert gateway.client(production, "eu-west-1", "ecs") is not gateway.client(
+        production, "us-east-1", "ecs"
+    )
+    assert gateway.client(production, "eu-west-1", "ecs") is not gateway.client(
+        development, "eu-west-1", "ecs"
+    )
 
 
 def test_clients_retry_adaptively_with_timeouts(aws, production, settings):
@@ -51,7 +57,9 @@ def test_the_external_id_is_passed_when_set(aws, make_account):
     def capture(params, **kwargs):
         seen.append(params)
 
-    gateway._console_session("eu-west-1").events.register("provide-client-params.sts.AssumeRole", capture)
+    gateway._console_session("eu-west-1").events.register(
+        "provide-client-params.sts.AssumeRole", capture
+    )
     gateway.client(account, "eu-west-1", "sqs").list_queues()
 
     assert seen and seen[0]["ExternalId"] == "console-7f3a"
@@ -63,7 +71,9 @@ def test_credentials_refresh_themselves_before_they_expire(aws, production):
     credentials = gateway.credentials(production, time_fetcher=lambda: clock["now"])
 
     first = credentials.get_frozen_credentials()
-    assert credentials.get_frozen_credentials().access_key == first.access_key  # still fresh: cached
+    assert (
+        credentials.get_frozen_credentials().access_key == first.access_key
+    )  # still fresh: cached
 
     # Five minutes before expiry is inside botocore's mandatory refresh window.
     clock["now"] = credentials._expiry_time - timedelta(minutes=5)
@@ -75,7 +85,9 @@ def test_credentials_refresh_themselves_before_they_expire(aws, production):
 def test_the_endpoint_url_from_the_environment_is_honoured(aws, production, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     gateway.clear_caches()
-    assert gateway.client(production, "eu-west-1", "ecr").meta.endpoint_url == "http://127.0.0.1:4566"
+    assert (
+        gateway.client(production, "eu-west-1", "ecr").meta.endpoint_url == "http://127.0.0.1:4566"
+    )
 
 
 def test_an_account_without_a_role_uses_the_consoles_own_credentials(aws, make_account):
@@ -88,7 +100,13 @@ def test_aws_errors_say_whether_a_retry_may_help():
 
     def fail(code, status):
         with gateway.translated_errors("222222222222"):
-            raise ClientError({"Error": {"Code": code, "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+            raise ClientError(
+                {
+                    "Error": {"Code": code, "Message": "no"},
+                    "ResponseMetadata": {"HTTPStatusCode": status},
+                },
+                "Op",
+            )
 
     with pytest.raises(gateway.AwsError) as throttled:
         fail("ThrottlingException", 400)

@@ -21,14 +21,34 @@ def run(*args: str) -> str:
 
 
 def test_add_registers_the_account_and_audits_it_as_the_os_user():
-    run("add", "222222222222", "--name", "production", "--role-arn", ROLE, "--regions", "eu-west-1,us-east-1",
-        "--environment", "prod", "--external-id", "xid-42")
+    run(
+        "add",
+        "222222222222",
+        "--name",
+        "production",
+        "--role-arn",
+        ROLE,
+        "--regions",
+        "eu-west-1,us-east-1",
+        "--environment",
+        "prod",
+        "--external-id",
+        "xid-42",
+    )
 
     account = AwsAccount.objects.get(account_id="222222222222")
     assert (account.name, account.regions, account.external_id, account.is_registry) == (
-        "production", ["eu-west-1", "us-east-1"], "xid-42", False)
+        "production",
+        ["eu-west-1", "us-east-1"],
+        "xid-42",
+        False,
+    )
     event = AuditEvent.objects.get()
-    assert (event.actor, event.action, event.account_id) == (f"cli:{getpass.getuser()}", "account.added", "222222222222")
+    assert (event.actor, event.action, event.account_id) == (
+        f"cli:{getpass.getuser()}",
+        "account.added",
+        "222222222222",
+    )
 
 
 def test_registry_flag_marks_the_account_as_holding_repositories():
@@ -40,9 +60,18 @@ def test_registry_flag_marks_the_account_as_holding_repositories():
     ("args", "message"),
     [
         (["12345", "--name", "short"], "exactly 12 digits"),
-        (["222222222222", "--name", "bad", "--role-arn", "arn:aws:iam::2222:role"], "is not an IAM role ARN"),
-        (["222222222222", "--name", "bad", "--role-arn", "arn:aws:iam::333333333333:role/x"], "belongs to account 333333333333"),
-        (["222222222222", "--name", "bad", "--regions", "eu-west-1,mars-north-1"], "Unknown AWS region(s): mars-north-1"),
+        (
+            ["222222222222", "--name", "bad", "--role-arn", "arn:aws:iam::2222:role"],
+            "is not an IAM role ARN",
+        ),
+        (
+            ["222222222222", "--name", "bad", "--role-arn", "arn:aws:iam::333333333333:role/x"],
+            "belongs to account 333333333333",
+        ),
+        (
+            ["222222222222", "--name", "bad", "--regions", "eu-west-1,mars-north-1"],
+            "Unknown AWS region(s): mars-north-1",
+        ),
         (["222222222222", "--name", "bad", "--environment", "Prod Env"], "environment label"),
     ],
 )
@@ -68,10 +97,26 @@ def test_the_cli_exits_non_zero_on_invalid_input(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    env = {"DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3", "PATH": "/usr/bin:/bin"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=root, env=env, check=True, timeout=120)
-    result = subprocess.run([sys.executable, "manage.py", "aws_account", "add", "12345", "--name", "x"],
-                            cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3",
+        "PATH": "/usr/bin:/bin",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"],
+        cwd=root,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "aws_account", "add", "12345", "--name", "x"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "exactly 12 digits" in result.stderr
 
@@ -83,7 +128,9 @@ def test_list_json_prints_every_account(make_account):
     listed = json.loads(run("list", "--json"))
 
     assert [(row["account_id"], row["is_registry"]) for row in listed] == [
-        ("222222222222", False), ("111111111111", True)]
+        ("222222222222", False),
+        ("111111111111", True),
+    ]
     assert listed[0]["role_arn"] == ROLE
     assert "external_id" not in listed[0]
 
@@ -96,11 +143,15 @@ def test_verify_stores_the_result_and_audits_it(aws, make_account):
     account = AwsAccount.objects.get()
     assert "ok" in output
     assert account.last_verification_ok is True and account.last_verified_at is not None
-    assert AuditEvent.objects.filter(action="account.verified", actor__startswith="cli:").count() == 1
+    assert (
+        AuditEvent.objects.filter(action="account.verified", actor__startswith="cli:").count() == 1
+    )
 
 
 def test_verify_fails_when_the_credentials_act_in_another_account(aws, make_account):
-    make_account("222222222222", "production", role_arn="")  # the console's own: moto's 123456789012
+    make_account(
+        "222222222222", "production", role_arn=""
+    )  # the console's own: moto's 123456789012
 
     with pytest.raises(CommandError, match="verification failed for 222222222222"):
         run("verify")

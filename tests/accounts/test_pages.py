@@ -38,7 +38,9 @@ def test_an_admin_adds_an_account_and_one_event_names_them(admin_client):
 
 
 def test_the_form_shows_what_is_wrong_and_writes_nothing(admin_client):
-    response = admin_client.post("/accounts/add/", {**NEW_ACCOUNT, "regions": "eu-west-1, atlantis-1"})
+    response = admin_client.post(
+        "/accounts/add/", {**NEW_ACCOUNT, "regions": "eu-west-1, atlantis-1"}
+    )
 
     assert response.status_code == 200
     assert "Unknown AWS region(s): atlantis-1" in response.content.decode()
@@ -67,7 +69,12 @@ def test_a_viewer_sees_no_add_button_and_a_post_gets_403(viewer_client):
 def test_an_operator_may_not_edit_or_disable(operator_client, make_account):
     make_account("222222222222", "production")
     assert operator_client.post("/accounts/222222222222/disable/").status_code == 403
-    assert operator_client.post("/accounts/222222222222/edit/", {**NEW_ACCOUNT, "name": "x"}).status_code == 403
+    assert (
+        operator_client.post(
+            "/accounts/222222222222/edit/", {**NEW_ACCOUNT, "name": "x"}
+        ).status_code
+        == 403
+    )
     assert AwsAccount.objects.get().enabled is True
 
 

@@ -39,7 +39,11 @@ def test_on_postgresql_the_database_refuses_raw_changes(event):
     if connection.vendor != "postgresql":
         assert connection.vendor == "sqlite"  # SQLite keeps the model-level guard only
         return
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute("UPDATE audit_auditevent SET actor = 'mallory'")
     assert AuditEvent.objects.get().actor == "ada"
 
@@ -51,5 +55,10 @@ def test_the_admin_shows_events_read_only(admin_client, event):
     page = admin_client.get(f"/admin/audit/auditevent/{event.pk}/change/")
     assert page.status_code == 200
     assert 'name="actor"' not in page.content.decode()
-    assert admin_client.post(f"/admin/audit/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert (
+        admin_client.post(
+            f"/admin/audit/auditevent/{event.pk}/delete/", {"post": "yes"}
+        ).status_code
+        == 403
+    )
     assert AuditEvent.objects.count() >= 1

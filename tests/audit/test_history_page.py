@@ -14,9 +14,24 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def history():
-    audit.record("ada", "account.added", account_id="222222222222", at=datetime(2026, 11, 1, 9, 0, tzinfo=UTC))
-    audit.record("cli:root", "account.verified", account_id="222222222222", at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
-    audit.record("oscar", "account.verified", account_id="333333333333", at=datetime(2026, 11, 3, 9, 0, tzinfo=UTC))
+    audit.record(
+        "ada",
+        "account.added",
+        account_id="222222222222",
+        at=datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+    )
+    audit.record(
+        "cli:root",
+        "account.verified",
+        account_id="222222222222",
+        at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+    )
+    audit.record(
+        "oscar",
+        "account.verified",
+        account_id="333333333333",
+        at=datetime(2026, 11, 3, 9, 0, tzinfo=UTC),
+    )
 
 
 def rows(response) -> list[str]:
@@ -61,7 +76,10 @@ def test_csv_export_has_the_filtered_rows(viewer_client, history):
     response = viewer_client.get("/audit/export.csv?action=account.verified")
     assert response["Content-Type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert [(row["actor"], row["account_id"]) for row in table] == [("oscar", "333333333333"), ("cli:root", "222222222222")]
+    assert [(row["actor"], row["account_id"]) for row in table] == [
+        ("oscar", "333333333333"),
+        ("cli:root", "222222222222"),
+    ]
 
 
 def test_sign_in_failures_are_recorded():

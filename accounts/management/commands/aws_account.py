@@ -14,7 +14,9 @@ def cli_actor() -> str:
 
 def describe(error: ValidationError) -> str:
     if hasattr(error, "error_dict"):
-        return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
+        return "; ".join(
+            f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()
+        )
     return " ".join(error.messages)
 
 
@@ -27,17 +29,25 @@ class Command(BaseCommand):
         add = commands.add_parser("add", help="register an account", called_from_command_line=True)
         add.add_argument("account_id", metavar="ACCOUNT_ID")
         add.add_argument("--name", required=True)
-        add.add_argument("--role-arn", default="", help="role to assume; empty: the console's own credentials")
+        add.add_argument(
+            "--role-arn", default="", help="role to assume; empty: the console's own credentials"
+        )
         add.add_argument("--external-id", default="")
         add.add_argument("--regions", default="", help="comma-separated, default: AWS_REGION")
         add.add_argument("--environment", default="prod")
-        add.add_argument("--registry", action="store_true", help="the account holds ECR repositories")
+        add.add_argument(
+            "--registry", action="store_true", help="the account holds ECR repositories"
+        )
 
         listing = commands.add_parser("list", help="list accounts", called_from_command_line=True)
         listing.add_argument("--json", action="store_true")
 
-        verify = commands.add_parser("verify", help="check access (sts:GetCallerIdentity)", called_from_command_line=True)
-        verify.add_argument("account_id", nargs="?", metavar="ACCOUNT_ID", help="default: every enabled account")
+        verify = commands.add_parser(
+            "verify", help="check access (sts:GetCallerIdentity)", called_from_command_line=True
+        )
+        verify.add_argument(
+            "account_id", nargs="?", metavar="ACCOUNT_ID", help="default: every enabled account"
+        )
         verify.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options) -> None:
@@ -47,7 +57,9 @@ class Command(BaseCommand):
         from django.conf import settings
 
         if AwsAccount.objects.filter(account_id=options["account_id"]).exists():
-            raise CommandError(f"account {options['account_id']} is already registered; edit it in the console")
+            raise CommandError(
+                f"account {options['account_id']} is already registered; edit it in the console"
+            )
         regions = [region.strip() for region in options["regions"].split(",") if region.strip()]
         try:
             account = actions.do_add_account(
@@ -88,7 +100,11 @@ class Command(BaseCommand):
             actions.do_verify_account(account, actor=cli_actor())
             results.append(as_json(account))
             if not options["json"]:
-                line = "ok" if account.last_verification_ok else f"FAILED: {account.last_verification_error}"
+                line = (
+                    "ok"
+                    if account.last_verification_ok
+                    else f"FAILED: {account.last_verification_error}"
+                )
                 self.stdout.write(f"{account.account_id} {account.name}: {line}")
         if options["json"]:
             self.stdout.write(json.dumps(results, indent=2))
@@ -107,7 +123,9 @@ def as_json(account: AwsAccount) -> dict:
         "regions": account.regions,
         "is_registry": account.is_registry,
         "enabled": account.enabled,
-        "last_verified_at": account.last_verified_at.isoformat() if account.last_verified_at else None,
+        "last_verified_at": account.last_verified_at.isoformat()
+        if account.last_verified_at
+        else None,
         "last_verification_ok": account.last_verification_ok,
         "last_verification_error": account.last_verification_error,
     }
