@@ -1,0 +1,286 @@
+"""Circuit breakers on SQS-triggered Lambda functions, their history and their probes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import AwsAccount
+
+ALARM = "ALARM"
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+validate_name = RegexValidator(
+    NAME_PATTERN, "Use lower-case letters, digits, dots, dashes and underscores."
+)
+MAPPING_STABLE_STATES = {"Enabled", "Disabled"}
+# The mapping states in which Lambda polls (or is about to poll) the queue.
+MAPPING_POLLING_STATES = {"Enabled", "Enabling", "Creating", "Updating"}
+
+
+def alarm_name_of(alarm: str) -> str:
+    """``arn:aws:cloudwatch:eu-west-1:111122223333:alarm:orders-errors`` -> ``orders-errors``;
+    a plain name stays as it is (alarm names may themselves contain colons)."""
+    if alarm.startswith("arn:") and ":alarm:" in alarm:
+        return alarm.split(":alarm:", 1)[1]
+    return alarm
+
+
+class BreakerQuerySet(models.QuerySet):
+    def managed(self):
+        return self.exclude(mode=Breaker.Mode.DISABLED)
+
+    def attention_first(self):
+        """Open, then half-open, then closed; by name within each."""
+        order = models.Case(
+            models.When(state=Breaker.State.OPEN, then=0),
+            models.When(state=Breaker.State.HALF_OPEN, then=1),
+            default=2,
+        )
+        return self.annotate(attention=order).order_by("attention", "name")
+
+    def watching(self, *, account_id: str, region: str, alarm_name: str, alarm_arn: str):
+        """Breakers that list this alarm, by ARN or by name in the alarm's account and region.
+        JSON containment is not portable to SQLite, so the alarm list is filtered in Python."""
+        rows = self.filter(account__account_id=account_id, region=region).select_related("account")
+        return [row for row in rows if row.watches(alarm_name=alarm_name, alarm_arn=alarm_arn)]
+
+
+class Breaker(models.Model):
+    class State(models.TextChoices):
+        CLOSED = "closed", "closed"
+        OPEN = "open", "open"
+        HALF_OPEN = "half_open", "half-open"
+
+    class Mode(models.TextChoices):
+        AUTO = "auto", "automatic"
+        FORCED_OPEN = "forced_open", "tripped by hand"
+        DISABLED = "disabled", "not managed"
+
+    name = models.CharField(max_length=100, unique=True, validators=[validate_name])
+    account = models.ForeignKey(AwsAccount, on_delete=models.PROTECT, related_name="breakers")
+    region = models.CharField(max_length=32)
+    function_name = models.CharField(max_length=170)
+    mapping_uuid = models.CharField("event source mapping UUID", max_length=36)
+    queue_arn = models.CharField("queue ARN", max_length=300)
+    queue_url = models.CharField("queue URL", max_length=500)
+    alarms = models.JSONField(default=list, help_text="Alarm ARNs or names that open the breaker.")
+    reports_batch_item_failures = models.BooleanField(default=False)
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CLOSED)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.AUTO)
+
+    # Settings (defaults of issue 5).
+    successes_to_close = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1)]
+    )
+    probe_interval_seconds = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1)]
+    )
+    backoff_seconds = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1)])
+    backoff_cap_seconds = models.PositiveIntegerField(
+        default=900, validators=[MinValueValidator(1)]
+    )
+    function_timeout_seconds = models.PositiveIntegerField(
+        default=3, help_text="Read from the function's configuration; probes wait this long."
+    )
+    close_when_queue_empty = models.BooleanField(
+        default=True, help_text="An empty queue closes the breaker; otherwise probing goes on."
+    )
+
+    # Counters and timers.
+    half_open_successes = models.PositiveIntegerField(default=0)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    next_probe_at = models.DateTimeField(null=True, blank=True)
+
+    # What the console last learnt from AWS.
+    alarm_states = models.JSONField(
+        default=dict, blank=True, help_text="Per alarm: state, reason, StateChangeTime applied."
+    )
+    mapping_state = models.CharField(max_length=16, blank=True)
+    mapping_checked_at = models.DateTimeField(null=True, blank=True)
+    mapping_error = models.TextField(blank=True, help_text="The last failed mapping change.")
+    broken = models.TextField(blank=True, help_text="Why the breaker cannot work (mapping gone).")
+
+    # One probe at a time across every worker: a lease taken with a conditional update.
+    probe_lease_until = models.DateTimeField(null=True, blank=True)
+    probe_lease_owner = models.CharField(max_length=120, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = BreakerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("trip_breaker", "Can trip and reset a breaker"),
+            ("probe_breaker", "Can probe a breaker now"),
+            ("manage_breaker", "Can turn the management of a breaker off and on"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(backoff_cap_seconds__gte=models.F("backoff_seconds")),
+                name="breaker_backoff_cap_not_below_base",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # ---- one-row rules -------------------------------------------------------------------
+
+    @property
+    def alarm_names(self) -> list[str]:
+        return [alarm_name_of(alarm) for alarm in self.alarms]
+
+    def watches(self, *, alarm_name: str, alarm_arn: str) -> bool:
+        """An ARN must match exactly; a plain name matches in the breaker's account and region
+        (the caller filtered those)."""
+        return any(
+            alarm == alarm_arn if alarm.startswith("arn:") else alarm == alarm_name
+            for alarm in self.alarms
+        )
+
+    def applied_change_time(self, alarm_name: str) -> datetime | None:
+        entry = self.alarm_states.get(alarm_name) or {}
+        value = entry.get("changed_at")
+        return datetime.fromisoformat(value) if value else None
+
+    @property
+    def in_alarm(self) -> bool:
+        return any(entry.get("state") == ALARM for entry in self.alarm_states.values())
+
+    @property
+    def alarm_summary(self) -> str:
+        """ALARM when any watched alarm is in ALARM, else the states seen (OK, INSUFFICIENT_DATA)."""
+        states = {entry.get("state") for entry in self.alarm_states.values() if entry.get("state")}
+        if ALARM in states:
+            return ALARM
+        if not states:
+            return "unknown"
+        return "OK" if states == {"OK"} else "/".join(sorted(states))
+
+    @property
+    def alarm_reason(self) -> str:
+        for entry in self.alarm_states.values():
+            if entry.get("state") == ALARM:
+                return entry.get("reason", "")
+        return ""
+
+    @property
+    def is_managed(self) -> bool:
+        return self.mode != self.Mode.DISABLED
+
+    @property
+    def probe_visibility_timeout(self) -> int:
+        """Longer than the function may run, so the message cannot reappear mid-probe."""
+        return self.function_timeout_seconds + 30
+
+    @property
+    def probe_read_timeout(self) -> int:
+        return self.function_timeout_seconds + 10
+
+    @property
+    def probe_lease(self) -> timedelta:
+        """Covers a receive, an invoke that runs to its timeout, a delete and the bookkeeping."""
+        return timedelta(seconds=self.probe_read_timeout + 60)
+
+    def next_backoff(self) -> timedelta:
+        """The open time after one more failure: base, doubling, capped."""
+        seconds = self.backoff_seconds * 2 ** min(self.consecutive_failures, 20)
+        return timedelta(seconds=min(seconds, self.backoff_cap_seconds))
+
+    def may_probe(self, now: datetime) -> bool:
+        return (
+            self.mode == self.Mode.AUTO
+            and self.state == self.State.HALF_OPEN
+            and not self.broken
+            and (self.next_probe_at is None or self.next_probe_at <= now)
+            and (self.probe_lease_until is None or self.probe_lease_until <= now)
+        )
+
+    def backoff_ended(self, now: datetime) -> bool:
+        """An open breaker whose back-off is over and whose alarms are quiet may probe again."""
+        return (
+            self.mode == self.Mode.AUTO
+            and self.state == self.State.OPEN
+            and not self.broken
+            and self.next_probe_at is not None
+            and self.next_probe_at <= now
+            and not self.in_alarm
+        )
+
+    @property
+    def mapping_should_poll(self) -> bool:
+        return self.state == self.State.CLOSED
+
+    @property
+    def mapping_drifted(self) -> bool:
+        """The mapping polls while the breaker says it must not (someone enabled it by hand)."""
+        return (
+            self.is_managed
+            and not self.mapping_should_poll
+            and self.mapping_state in MAPPING_POLLING_STATES
+        )
+
+    @property
+    def badge(self) -> str:
+        if self.broken:
+            return "bad"
+        return {"closed": "ok", "open": "bad", "half_open": "warn"}[self.state]
+
+
+class BreakerTransition(models.Model):
+    """The history of a breaker: append-only, one row per state change or correction."""
+
+    class Cause(models.TextChoices):
+        ALARM = "alarm", "alarm"
+        PROBE = "probe", "probe"
+        MANUAL = "manual", "manual"
+        TIMER = "timer", "timer"
+        RECONCILE = "reconcile", "reconcile"
+        DRIFT = "drift", "drift"
+
+    breaker = models.ForeignKey(Breaker, on_delete=models.CASCADE, related_name="transitions")
+    from_state = models.CharField(max_length=16, choices=Breaker.State.choices)
+    to_state = models.CharField(max_length=16, choices=Breaker.State.choices)
+    cause = models.CharField(max_length=16, choices=Cause.choices)
+    actor = models.CharField(max_length=150)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.breaker_id}: {self.from_state} -> {self.to_state} ({self.cause})"
+
+
+class Probe(models.Model):
+    class Outcome(models.TextChoices):
+        PASSED = "passed", "passed"
+        FAILED = "failed", "failed"
+        NO_MESSAGE = "no_message", "no message"
+        ERROR = "error", "error"
+
+    breaker = models.ForeignKey(Breaker, on_delete=models.CASCADE, related_name="probes")
+    at = models.DateTimeField(db_index=True)
+    message_id = models.CharField(max_length=100, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    duration_ms = models.PositiveIntegerField(default=0)
+    detail = models.TextField(blank=True, help_text="Function error, batch item failure or error.")
+    actor = models.CharField(max_length=150, default="worker")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.breaker_id} {self.at:%H:%M:%S} {self.outcome}"
+
+    @property
+    def badge(self) -> str:
+        return {"passed": "ok", "failed": "bad", "no_message": "info", "error": "warn"}[
+            self.outcome
+        ]
