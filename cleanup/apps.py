@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class CleanupConfig(AppConfig):
     name = "cleanup"
     verbose_name = "ECR cleanup"
+
+    def ready(self) -> None:
+        from cleanup import handlers, tiles  # noqa: F401  (tiles: dashboard registration)
+        from console import schedules
+        from webhooks import registry
+
+        registry.register(registry.TASK_DEFINITION_DEREGISTERED, handlers.on_task_definition_deregistered)
+        registry.register(registry.CONFIG_ITEM_CHANGE, handlers.on_config_item_change)
+        schedules.register("cleanup.sync", "cleanup.tasks.sync_inventory", minutes=60)
+        schedules.register("cleanup.run-due", "cleanup.tasks.run_due_checks", minutes=1)
+        schedules.register("cleanup.sweep", "cleanup.tasks.sweep", cron="17 3 * * *")

@@ -1,0 +1,93 @@
+"""The decision of one check, as pure logic over what ECR and the usage sources said.
+
+``judge`` is used twice: when a due check is decided, and again for every image at the moment of
+deletion (with ``deleting=True``), because an approval may be hours old. Every deletion safety
+rule of DESIGN.md section 4 is one branch here, in the order a reader would ask them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cleanup.models import Image, Repository
+from cleanup.usage import Reference, RepositoryState, Snapshot, references_to_image
+
+IN_USE = "in_use"
+KEPT = "kept"
+GONE = "gone"
+NOT_OPTED_IN = "not_opted_in"
+UNKNOWN = "unknown"
+TOO_RECENT = "too_recent"
+UNUSED = "unused"
+
+
+@dataclass
+class Verdict:
+    outcome: str
+    reason: str
+    references: list[Reference] = field(default_factory=list)
+    retry_at: datetime | None = None
+
+
+def kept_by_rule(image_digest: str, repository: Repository, state: RepositoryState, protected: set[str]) -> str:
+    """Why the operator's rules keep this digest (protected, keep pattern, newest N), or ''."""
+    if image_digest in protected:
+        return "protected by an operator"
+    info = state.images.get(image_digest)
+    tags = info.tags if info else []
+    tag = repository.matches_keep_pattern(tags)
+    if tag:
+        return f"tag {tag} matches the keep pattern {repository.keep_tag_pattern}"
+    if image_digest in state.newest(repository.keep_newest):
+        return f"among the newest {repository.keep_newest} images"
+    return ""
+
+
+def judge(
+    image: Image,
+    repository: Repository,
+    state: RepositoryState | None,
+    state_error: str,
+    snapshot: Snapshot,
+    now: datetime,
+    *,
+    protected: set[str],
+    parent_stays: Callable[[str], bool] | None = None,
+) -> Verdict:
+    """``protected``: digests of the repository an operator protected. ``parent_stays`` (at
+    deletion time): whether an index that lists this image will still exist after this run."""
+    if state_error or state is None:
+        return Verdict(UNKNOWN, f"ECR could not be read: {state_error}")
+    if not state.exists:
+        return Verdict(GONE, "the repository no longer exists in ECR")
+    if not state.opted_in:
+        return Verdict(NOT_OPTED_IN, "the repository does not carry the opt-in tag now")
+    if image.digest not in state.images:
+        return Verdict(GONE, "the image is no longer in ECR")
+    reason = kept_by_rule(image.digest, repository, state, protected)
+    if reason:
+        return Verdict(KEPT, reason)
+    parents = state.parents.get(image.digest, set())
+    for parent in sorted(parents):
+        reason = kept_by_rule(parent, repository, state, protected)
+        if reason:
+            return Verdict(KEPT, f"child of index {parent[:19]}, which is kept: {reason}")
+    if not snapshot.complete:
+        return Verdict(UNKNOWN, "not every usage source answered: " + "; ".join(snapshot.errors))
+    references = references_to_image(snapshot, repository.key, state, image.digest)
+    for parent in sorted(parents):
+        references += references_to_image(snapshot, repository.key, state, parent)
+    if references:
+        return Verdict(IN_USE, f"referenced {len(references)} time(s)", references)
+    if parent_stays is not None:
+        staying = [parent for parent in sorted(parents) if parent_stays(parent)]
+        if staying:
+            return Verdict(KEPT, f"child of index {staying[0][:19]}, which is kept")
+    grace: timedelta = repository.effective_grace
+    pulled = state.images[image.digest].last_pulled_at
+    last_use = max([t for t in (image.last_use(), pulled) if t is not None], default=None)
+    if last_use is not None and last_use > now - grace:
+        return Verdict(TOO_RECENT, f"last used {last_use:%Y-%m-%d %H:%M}, within the grace period", retry_at=last_use + grace)
+    return Verdict(UNUSED, "no source references it and every source answered")
