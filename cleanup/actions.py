@@ -17,7 +17,7 @@ from django.db.models import F, Q
 import audit
 from accounts.models import AwsAccount
 from cleanup import aws, rules, usage
-from cleanup.models import DeletionCheck, Image, Repository, UsageSnapshot
+from cleanup.models import DeletionCheck, Image, RegistrySettings, Repository, UsageSnapshot
 from console import clock
 
 log = logging.getLogger(__name__)
@@ -286,6 +286,24 @@ def do_unprotect_image(image: Image, *, actor: str, now: datetime | None = None)
             account_id=image.repository.account.account_id,
             at=now or clock.now(),
         )
+
+
+def do_save_registry_settings(account: AwsAccount, *, actor: str, **values: Any) -> RegistrySettings:
+    with transaction.atomic():
+        row, _ = RegistrySettings.objects.get_or_create(account=account)
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.save(update_fields=list(values))
+        audit.record(
+            actor,
+            "registry.cleanup_settings_changed",
+            target_type="aws_account",
+            target_id=account.account_id,
+            target_label=account.name,
+            account_id=account.account_id,
+            details=values,
+        )
+    return row
 
 
 # Scheduling --------------------------------------------------------------------------------------

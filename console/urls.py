@@ -15,8 +15,6 @@ urlpatterns = [
     path("", include("webhooks.urls")),  # /webhooks/... (no login) and /inbox/
     path("", include("cleanup.urls")),  # /repositories/, /deletions/
     path("breakers/", include("breaker.urls")),
-    path("repositories/", views.not_built, {"section": "Repositories"}, name="repositories"),
-    path("deletions/", views.not_built, {"section": "Deletions"}, name="deletions"),
     path("breakers/", views.not_built, {"section": "Breakers"}, name="breakers"),
     path("sandbox/", include("sandbox.urls")),
     path("admin/", admin.site.urls),
