@@ -193,8 +193,9 @@ def do_apply_alarm_state(
 
     Idempotent and order-safe: a change not newer than the one already applied for that alarm
     (same ``StateChangeTime``: a duplicate or retry; older: a late delivery) changes nothing.
-    ALARM on any watched alarm opens an automatic breaker; when no watched alarm is in ALARM any
-    more, an open breaker goes half-open (not before its probe back-off ends). A breaker tripped
+    ALARM on any watched alarm opens an automatic breaker; when the last watched alarm in ALARM
+    leaves it, an open breaker goes half-open (not before its probe back-off ends; an OK that
+    follows no ALARM leaves a breaker opened by a failed probe to its back-off timer). A breaker tripped
     by hand only records the alarm state; an unmanaged one ignores it.
     """
     now = now or clock.now()
@@ -204,6 +205,7 @@ def do_apply_alarm_state(
         locked = _locked(breaker.pk)
         if locked.mode == Mode.DISABLED:
             return f"{locked.name}: not managed, alarm {name} {change.state} ignored"
+        was_in_alarm = locked.in_alarm
         applied = locked.applied_change_time(name)
         if applied is not None and change.changed_at <= applied:
             return f"{locked.name}: {name} {change.state} at {change.changed_at.isoformat()} already applied or stale"
@@ -235,7 +237,7 @@ def do_apply_alarm_state(
                 fields += ["state", "half_open_successes", "next_probe_at"]
                 open_mapping = True
                 note += ", breaker opened"
-            elif not locked.in_alarm and locked.state == State.OPEN:
+            elif was_in_alarm and not locked.in_alarm and locked.state == State.OPEN:
                 _transition(
                     locked,
                     State.HALF_OPEN,

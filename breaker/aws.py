@@ -265,7 +265,8 @@ def invoke(
         account,
         region,
         "lambda",
-        retries={"max_attempts": 1, "mode": "standard"},
+        # botocore's ``max_attempts`` counts retries (1 means two calls); this is the total.
+        retries={"total_max_attempts": 1, "mode": "standard"},
         read_timeout=read_timeout,
     )
     with _errors(account):

@@ -7,7 +7,7 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
@@ -18,7 +18,9 @@ from breaker.models import Breaker
 
 ACCOUNT = "222222222222"
 REGION = "eu-west-1"
-NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+# Two hours behind the wall clock: moto stamps alarm changes with the real time, so a change made
+# in moto during a test is always newer than the notifications a test applies "at" NOW + minutes.
+NOW = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
 
 
 def function_zip() -> bytes:
@@ -155,6 +157,8 @@ def function(production, monkeypatch) -> Lambda:
         )
         if timeout:
             raise ReadTimeoutError(endpoint_url=f"https://lambda.{REGION}.amazonaws.com/invoke")
+        if callable(payload):
+            payload = payload(fake.received[-1])
         if function_error:
             response_headers["x-amz-function-error"] = function_error
         if payload is None:
@@ -163,6 +167,36 @@ def function(production, monkeypatch) -> Lambda:
 
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
     return fake
+
+
+@pytest.fixture
+def sqs_clock(monkeypatch):
+    """Moves moto's SQS clock (visibility timeouts are real time there) instead of sleeping."""
+    import moto.sqs.models as sqs_models
+
+    real = sqs_models.unix_time_millis
+    offset = {"seconds": 0.0}
+    monkeypatch.setattr(
+        sqs_models, "unix_time_millis", lambda *a: real(*a) + offset["seconds"] * 1000
+    )
+
+    def advance(seconds: float) -> None:
+        offset["seconds"] += seconds
+
+    return advance
+
+
+def half_open(breaker: Breaker, function: Lambda, at: datetime = NOW) -> Breaker:
+    """ALARM then OK, as the inbox would deliver them."""
+    from breaker import handlers
+    from tests.breaker.events import eventbridge_alarm
+
+    for state, when in [("ALARM", at - timedelta(minutes=5)), ("OK", at)]:
+        change = handlers.parse_alarm_change(eventbridge_alarm(function.alarm_arn, state, when))
+        actions.do_apply_alarm_state(breaker, change, actor="webhook:eventbridge", now=when)
+    breaker.refresh_from_db()
+    assert breaker.state == Breaker.State.HALF_OPEN
+    return breaker
 
 
 @pytest.fixture
