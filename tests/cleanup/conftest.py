@@ -64,6 +64,11 @@ class World:
         }
         return self.push(repo, tag, manifest=manifest, media_type=INDEX)
 
+    def retag(self, repo: str, digest: str, tag: str) -> None:
+        ecr = self.client(self.registry, "ecr")
+        image = ecr.batch_get_image(repositoryName=repo, imageIds=[{"imageDigest": digest}])["images"][0]
+        ecr.put_image(repositoryName=repo, imageManifest=image["imageManifest"], imageTag=tag, imageDigest=digest)
+
     def register(self, account, family: str, images: list[str]) -> str:
         ecs = self.client(account, "ecs")
         answer = ecs.register_task_definition(
@@ -98,6 +103,35 @@ class World:
     def ecr_digests(self, repo: str) -> set[str]:
         images = self.client(self.registry, "ecr").describe_images(repositoryName=repo)["imageDetails"]
         return {image["imageDigest"] for image in images}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_botocore_loader():
+    """Each account has its own botocore session, and each session parses the service models
+    again (about 1 s a test). The models never change: share one loader in these tests."""
+    import botocore.loaders
+    import botocore.session
+
+    loaders: dict = {}
+    real = botocore.session.create_loader
+
+    def shared(search_path_string=None):
+        if search_path_string not in loaders:
+            loaders[search_path_string] = real(search_path_string)
+        return loaders[search_path_string]
+
+    botocore.session.create_loader = shared
+    yield
+    botocore.session.create_loader = real
+
+
+def age(repo: str, digest: str, pushed_at: datetime) -> None:
+    """Set an image's push time in moto (it stores whole seconds, so pushes in a test tie)."""
+    from moto.ecr.models import ecr_backends
+
+    for image in ecr_backends[REGISTRY][REGION].repositories[repo].images:
+        if image.get_image_digest() == digest:
+            image.image_pushed_at = int(pushed_at.timestamp())
 
 
 @pytest.fixture
