@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_q",
     "console",
+    "console.logs.ObservabilityConfig",
     "accounts",
     "audit",
     "webhooks",
@@ -50,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "console.logs.RequestContextMiddleware",
+    "console.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -76,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "console.context_processors.console",
+                "console.oidc.login_options",
             ],
         },
     },
@@ -128,7 +132,7 @@ STORAGES = {
 # Security. Defaults are strict; a proxy that terminates TLS sets SECURE_PROXY_SSL_HEADER=true
 # (trust X-Forwarded-Proto) and may turn the redirect off with SECURE_SSL_REDIRECT=false.
 SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 if env.boolean("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
@@ -183,11 +187,88 @@ CLEANUP_PRICE_PER_GB_MONTH = env.decimal_number("CLEANUP_PRICE_PER_GB_MONTH", 0.
 # The sandbox AWS of `make demo` (demo-only buttons appear only when this is on).
 SANDBOX = env.boolean("CONSOLE_SANDBOX", False)
 
+# Logs: LOG_FORMAT=json writes one JSON object per line with the request id, actor and domain ids.
+LOG_FORMAT = env.raw("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise env.SettingError("LOG_FORMAT", LOG_FORMAT, "expected json or plain")
+LOG_LEVEL = env.raw("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise env.SettingError("LOG_LEVEL", LOG_LEVEL, "expected DEBUG, INFO, WARNING or ERROR")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.raw("LOG_LEVEL", "INFO")},
+    "filters": {"context": {"()": "console.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "console.logs.ConsoleJsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
 }
+
+# Metrics: GET /metrics with "Authorization: Bearer <METRICS_TOKEN>"; unset, the page is a 404.
+METRICS_TOKEN = env.raw("METRICS_TOKEN")
+if METRICS_TOKEN is not None and len(METRICS_TOKEN) < 16:
+    raise env.SettingError("METRICS_TOKEN", "(hidden)", "expected at least 16 characters")
+
+# Single sign-on (OpenID Connect), on when OIDC_RP_CLIENT_ID is set. LOCAL_LOGIN=false turns off
+# user name and password sign-in (then single sign-on must be configured).
+LOCAL_LOGIN = env.boolean("LOCAL_LOGIN", True)
+OIDC_RP_CLIENT_ID = env.raw("OIDC_RP_CLIENT_ID")
+OIDC_ENABLED = OIDC_RP_CLIENT_ID is not None
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"] if LOCAL_LOGIN else []
+
+
+def _https_url(name: str) -> str:
+    value = env.required(name, "when OIDC_RP_CLIENT_ID is set")
+    if not value.startswith("https://") and not (DEBUG and value.startswith("http://")):
+        raise env.SettingError(name, value, "expected an https:// URL")
+    return value
+
+
+def _group_map(name: str, default: str) -> dict[str, str]:
+    value = env.raw(name, default)
+    mapping = {}
+    for item in value.split(","):
+        group, sep, role = (part.strip() for part in item.partition("="))
+        if not item.strip():
+            continue
+        if not sep or not group or role not in {"viewer", "operator", "admin"}:
+            raise env.SettingError(
+                name, value, "expected IDP_GROUP=ROLE pairs, ROLE one of viewer, operator, admin"
+            )
+        mapping[group] = role
+    return mapping
+
+
+if OIDC_ENABLED:
+    OIDC_RP_CLIENT_SECRET = env.required("OIDC_RP_CLIENT_SECRET", "when OIDC_RP_CLIENT_ID is set")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = _https_url("OIDC_OP_AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = _https_url("OIDC_OP_TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = _https_url("OIDC_OP_USER_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = _https_url("OIDC_OP_JWKS_ENDPOINT")
+    OIDC_OP_ISSUER = env.raw("OIDC_OP_ISSUER")
+    OIDC_RP_SIGN_ALGO = env.raw("OIDC_RP_SIGN_ALGO", "RS256")
+    if OIDC_RP_SIGN_ALGO not in {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}:
+        raise env.SettingError("OIDC_RP_SIGN_ALGO", OIDC_RP_SIGN_ALGO, "expected RS256 or ES256")
+    OIDC_RP_SCOPES = env.raw("OIDC_RP_SCOPES", "openid email profile groups")
+    OIDC_TIMEOUT = env.integer("OIDC_TIMEOUT", 10, minimum=1)
+    OIDC_USE_PKCE = True
+    OIDC_CREATE_USER = env.boolean("OIDC_CREATE_USER", True)
+    AUTHENTICATION_BACKENDS.insert(0, "console.oidc.ConsoleOIDCBackend")
+elif not LOCAL_LOGIN:
+    raise env.SettingError(
+        "LOCAL_LOGIN", "false", "nobody could sign in: set OIDC_RP_CLIENT_ID too"
+    )
+OIDC_GROUPS_CLAIM = env.raw("OIDC_GROUPS_CLAIM", "groups")
+OIDC_GROUP_MAP = _group_map(
+    "OIDC_GROUP_MAP", "console-viewers=viewer,console-operators=operator,console-admins=admin"
+)
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
