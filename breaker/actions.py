@@ -595,6 +595,27 @@ def do_set_managed(
 # ---- adding and editing -------------------------------------------------------------------
 
 
+class DiscoveryError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Discovery:
+    mappings: list[aws.Mapping]
+    alarms: list[aws.Alarm]
+
+
+def discover_targets(account: AwsAccount, region: str) -> Discovery:
+    """What the add form offers: the SQS event source mappings of the region (so nobody types a
+    UUID) and the account's alarms there."""
+    try:
+        return Discovery(
+            mappings=aws.sqs_mappings(account, region), alarms=aws.list_alarms(account, region)
+        )
+    except BreakerAwsError as exc:
+        raise DiscoveryError(f"Could not read {account.account_id} in {region}: {exc}") from exc
+
+
 def do_add_breaker(
     *,
     actor: str,

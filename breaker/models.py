@@ -123,6 +123,7 @@ class Breaker(models.Model):
             models.CheckConstraint(
                 condition=Q(backoff_cap_seconds__gte=models.F("backoff_seconds")),
                 name="breaker_backoff_cap_not_below_base",
+                violation_error_message="The back-off cap cannot be below the back-off.",
             )
         ]
 

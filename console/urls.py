@@ -17,7 +17,6 @@ urlpatterns = [
     path("", include("webhooks.urls")),  # /webhooks/... (no login) and /inbox/
     path("", include("cleanup.urls")),  # /repositories/, /deletions/
     path("breakers/", include("breaker.urls")),
-    path("breakers/", views.not_built, {"section": "Breakers"}, name="breakers"),
     path("sandbox/", include("sandbox.urls")),
     path("admin/", admin.site.urls),
 ]

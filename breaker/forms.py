@@ -1,0 +1,86 @@
+from django import forms
+
+from accounts.models import AwsAccount
+from breaker.models import Breaker, validate_name
+
+
+class AlarmsField(forms.CharField):
+    """Alarm ARNs or names, one a line (or comma-separated)."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        return [
+            alarm.strip()
+            for line in text.splitlines()
+            for alarm in line.split(",")
+            if alarm.strip()
+        ]
+
+
+class SettingsForm(forms.ModelForm):
+    alarms = AlarmsField(
+        help_text="Alarm ARNs or names in the breaker's account and region, one a line."
+    )
+
+    class Meta:
+        model = Breaker
+        fields = [
+            "alarms",
+            "successes_to_close",
+            "probe_interval_seconds",
+            "backoff_seconds",
+            "backoff_cap_seconds",
+            "close_when_queue_empty",
+        ]
+        labels = {
+            "probe_interval_seconds": "Probe interval (s)",
+            "backoff_seconds": "Open back-off (s)",
+            "backoff_cap_seconds": "Back-off cap (s)",
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("alarms"):
+            self.add_error("alarms", "Name at least one alarm.")
+        base, cap = cleaned.get("backoff_seconds"), cleaned.get("backoff_cap_seconds")
+        if base and cap and cap < base:
+            self.add_error("backoff_cap_seconds", "The cap cannot be below the back-off.")
+        return cleaned
+
+
+class TargetForm(forms.Form):
+    """Step one of adding: where to look. Changing either reloads the choices (htmx)."""
+
+    account = forms.ModelChoiceField(
+        queryset=AwsAccount.objects.enabled(), empty_label="Choose an account"
+    )
+    region = forms.CharField(max_length=32)
+
+
+class AddBreakerForm(SettingsForm):
+    """Step two: the mapping and alarms found in that account and region."""
+
+    name = forms.CharField(max_length=100, validators=[validate_name])
+    mapping = forms.ChoiceField(label="Function and queue", choices=())
+    alarms = forms.MultipleChoiceField(
+        choices=(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Any of them in ALARM opens the breaker.",
+    )
+
+    class Meta(SettingsForm.Meta):
+        fields = ["name", "mapping", *SettingsForm.Meta.fields]
+
+    def __init__(self, *args, mappings=(), alarms=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mappings = {mapping.uuid: mapping for mapping in mappings}
+        self.fields["mapping"].choices = [
+            (m.uuid, f"{m.function_name} ← {m.queue_name} ({m.state})") for m in mappings
+        ]
+        self.fields["alarms"].choices = [(a.arn, f"{a.name} ({a.state})") for a in alarms]
+        self.order_fields(["name", "mapping", "alarms"])

@@ -1,0 +1,202 @@
+"""The breaker pages: what each role sees and may do, live refresh, the add form."""
+
+from __future__ import annotations
+
+from audit.models import AuditEvent
+from breaker import actions
+from breaker.models import Breaker
+from tests.breaker.conftest import REGION, build_function
+
+HTMX = {"HX-Request": "true"}
+
+
+def test_the_list_shows_state_alarm_and_mapping(viewer_client, breaker):
+    response = viewer_client.get("/breakers/")
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "orders" in body
+    assert 'data-state="closed"' in body
+    assert "Enabled" in body
+
+
+def test_the_list_polls_while_a_breaker_is_not_closed(viewer_client, breaker):
+    actions.do_trip(breaker, actor="oscar", reason="maintenance")
+
+    page = viewer_client.get("/breakers/").content.decode()
+    poll = viewer_client.get("/breakers/", headers={**HTMX, "HX-Target": "breakers"})
+
+    assert 'hx-trigger="every 5s"' in page
+    assert poll.status_code == 200
+    assert 'data-state="open"' in poll.content.decode()
+
+
+def test_the_list_stops_polling_once_every_breaker_is_closed(viewer_client, breaker):
+    poll = viewer_client.get("/breakers/", headers={**HTMX, "HX-Target": "breakers"})
+
+    assert poll.status_code == 286
+    assert 'hx-trigger="every 5s"' not in poll.content.decode()
+
+
+def test_the_breaker_page_shows_settings_history_and_probes(operator_client, breaker, function):
+    actions.do_trip(breaker, actor="oscar", reason="downstream maintenance")
+
+    body = operator_client.get(f"/breakers/{breaker.pk}/").content.decode()
+
+    assert "downstream maintenance" in body
+    assert "by oscar" in body
+    assert "Successes to close" in body
+    assert "No probe yet" in body
+
+
+def test_an_operator_trips_with_a_reason_and_resets(operator_client, breaker, function):
+    tripped = operator_client.post(
+        f"/breakers/{breaker.pk}/trip/", {"reason": "bad deploy"}, headers=HTMX
+    )
+    breaker.refresh_from_db()
+    assert tripped.status_code == 200
+    assert (breaker.state, breaker.mode) == ("open", "forced_open")
+    assert function.mapping_state() == "Disabled"
+    assert 'data-state="open"' in tripped.content.decode()
+    assert AuditEvent.objects.filter(action="breaker.tripped", actor="oscar").exists()
+
+    reset = operator_client.post(f"/breakers/{breaker.pk}/reset/")
+    breaker.refresh_from_db()
+    assert reset.status_code == 302
+    assert breaker.state == "closed"
+    assert function.mapping_state() == "Enabled"
+
+
+def test_a_trip_without_a_reason_changes_nothing(operator_client, breaker, function):
+    response = operator_client.post(f"/breakers/{breaker.pk}/trip/", {"reason": "  "}, headers=HTMX)
+
+    breaker.refresh_from_db()
+    assert "Say why" in response.content.decode()
+    assert breaker.state == "closed"
+    assert function.mapping_state() == "Enabled"
+
+
+def test_a_viewer_sees_no_buttons_and_a_forged_post_gets_403(viewer_client, breaker, function):
+    body = viewer_client.get(f"/breakers/{breaker.pk}/").content.decode()
+    assert "Trip</button>" not in body
+    assert "Reset</button>" not in body
+
+    for action in ("trip", "reset", "probe", "manage"):
+        assert (
+            viewer_client.post(f"/breakers/{breaker.pk}/{action}/", {"reason": "x"}).status_code
+            == 403
+        )
+    breaker.refresh_from_db()
+    assert breaker.state == "closed"
+    assert function.mapping_state() == "Enabled"
+
+
+def test_someone_without_a_role_cannot_see_breakers(outsider_client, breaker):
+    assert outsider_client.get("/breakers/").status_code == 403
+    assert outsider_client.get(f"/breakers/{breaker.pk}/").status_code == 403
+
+
+def test_probe_now_half_opens_an_open_breaker_and_probes(operator_client, breaker, function):
+    function.set_mapping(False)
+    Breaker.objects.filter(pk=breaker.pk).update(state="open")
+    function.send("order-1")
+
+    response = operator_client.post(f"/breakers/{breaker.pk}/probe/", headers=HTMX)
+
+    assert "Probe passed" in response.content.decode()
+    assert breaker.probes.get().actor == "oscar"
+    assert function.queued() == 0
+
+
+def test_management_can_be_turned_off_and_on(operator_client, breaker):
+    operator_client.post(f"/breakers/{breaker.pk}/manage/", {"managed": "off"})
+    breaker.refresh_from_db()
+    assert breaker.mode == "disabled"
+
+    operator_client.post(f"/breakers/{breaker.pk}/manage/", {"managed": "on"})
+    breaker.refresh_from_db()
+    assert breaker.mode == "auto"
+    assert AuditEvent.objects.filter(action__startswith="breaker.management_").count() == 2
+
+
+def test_an_admin_edits_settings_and_the_change_is_audited(admin_client, breaker):
+    response = admin_client.post(
+        f"/breakers/{breaker.pk}/edit/",
+        {
+            "alarms": "\n".join(breaker.alarms),
+            "successes_to_close": 5,
+            "probe_interval_seconds": 10,
+            "backoff_seconds": 30,
+            "backoff_cap_seconds": 600,
+            "close_when_queue_empty": "",
+        },
+    )
+
+    breaker.refresh_from_db()
+    assert response.status_code == 302
+    assert (
+        breaker.successes_to_close,
+        breaker.backoff_cap_seconds,
+        breaker.close_when_queue_empty,
+    ) == (5, 600, False)
+    event = AuditEvent.objects.get(action="breaker.settings_changed")
+    assert event.details["successes_to_close"] == {"from": 3, "to": 5}
+
+
+def test_an_operator_cannot_edit_settings(operator_client, breaker):
+    assert operator_client.get(f"/breakers/{breaker.pk}/edit/").status_code == 403
+
+
+def test_the_add_form_lists_the_functions_with_sqs_mappings_and_the_alarms(admin_client, function):
+    response = admin_client.get(
+        "/breakers/add/",
+        {"account": function.account.pk, "region": REGION},
+        headers={**HTMX, "HX-Target": "choices"},
+    )
+
+    body = response.content.decode()
+    assert function.mapping_uuid in body
+    assert "orders-worker ← orders-worker-queue" in body
+    assert function.alarm_arn in body
+
+
+def test_an_admin_adds_a_breaker_by_choosing_never_typing_a_uuid(admin_client, production):
+    created = build_function(production, name="billing-worker")
+
+    response = admin_client.post(
+        "/breakers/add/",
+        {
+            "account": production.pk,
+            "region": REGION,
+            "name": "billing",
+            "mapping": created["mapping_uuid"],
+            "alarms": [created["alarm_arn"]],
+            "successes_to_close": 3,
+            "probe_interval_seconds": 30,
+            "backoff_seconds": 60,
+            "backoff_cap_seconds": 900,
+            "close_when_queue_empty": "on",
+        },
+    )
+
+    assert response.status_code == 302
+    breaker = Breaker.objects.get(name="billing")
+    assert (breaker.function_name, breaker.mapping_uuid) == (
+        "billing-worker",
+        created["mapping_uuid"],
+    )
+    assert breaker.queue_url.endswith("billing-worker-queue")
+    assert AuditEvent.objects.filter(action="breaker.added", actor="ada").exists()
+
+
+def test_an_operator_cannot_add_breakers(operator_client):
+    assert operator_client.get("/breakers/add/").status_code == 403
+
+
+def test_the_dashboard_tile_lists_open_breakers_first(viewer_client, breaker, function):
+    actions.do_trip(breaker, actor="oscar", reason="maintenance")
+
+    body = viewer_client.get("/").content.decode()
+
+    assert "Circuit breakers" in body
+    assert "of 1 breaker not closed" in body
