@@ -15,6 +15,7 @@ from botocore.exceptions import ReadTimeoutError
 from accounts import aws as accounts_aws
 from breaker import actions
 from breaker.models import Breaker
+from tests.webhooks.signing import sns_signer  # noqa: F401  (fixture: alarms through the SNS door)
 
 ACCOUNT = "222222222222"
 REGION = "eu-west-1"

@@ -1,0 +1,83 @@
+"""Sandbox data and the demo-only alarm button (make demo)."""
+
+from __future__ import annotations
+
+import pytest
+
+from breaker.models import Breaker
+from sandbox import aws as sandbox_aws
+from sandbox import seed_accounts, seed_breakers
+
+
+@pytest.fixture
+def seeded(aws, db):
+    seed_accounts.seed()
+    return seed_breakers.seed()
+
+
+def test_seed_puts_a_watched_function_in_production_and_development(seeded):
+    assert sorted(b.account.account_id for b in seeded) == ["222222222222", "333333333333"]
+    for breaker in seeded:
+        mapping = sandbox_aws.client(breaker.account.account_id, "lambda").get_event_source_mapping(
+            UUID=breaker.mapping_uuid
+        )
+        assert mapping["State"] == "Enabled"
+        assert mapping["EventSourceArn"] == breaker.queue_arn
+        alarms = sandbox_aws.client(breaker.account.account_id, "cloudwatch").describe_alarms(
+            AlarmNames=breaker.alarms
+        )
+        assert alarms["MetricAlarms"][0]["MetricName"] == "Errors"
+        assert breaker.state == Breaker.State.CLOSED
+
+
+def test_seeding_twice_adds_no_second_breaker(seeded):
+    again = seed_breakers.seed()
+
+    assert [b.pk for b in again] == [b.pk for b in seeded]
+    assert Breaker.objects.count() == 2
+
+
+def test_the_demo_button_sets_the_alarm_and_the_inbox_opens_the_breaker(
+    seeded, operator_client, settings, django_capture_on_commit_callbacks
+):
+    settings.SANDBOX = True
+    breaker = seeded[0]
+
+    page = operator_client.get(f"/breakers/{breaker.pk}/").content.decode()
+    assert "Alarm → ALARM" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator_client.post(
+            f"/sandbox/breakers/{breaker.pk}/alarm/", {"state": "ALARM"}
+        )
+
+    breaker.refresh_from_db()
+    assert response.status_code == 302
+    assert breaker.state == Breaker.State.OPEN
+    assert breaker.transitions.get().actor == "webhook:eventbridge"
+    mapping = sandbox_aws.client(breaker.account.account_id, "lambda").get_event_source_mapping(
+        UUID=breaker.mapping_uuid
+    )
+    assert mapping["State"] == "Disabled"
+
+
+def test_the_demo_button_is_not_there_outside_the_sandbox(seeded, operator_client, settings):
+    settings.SANDBOX = False
+    breaker = seeded[0]
+
+    assert "Alarm → ALARM" not in operator_client.get(f"/breakers/{breaker.pk}/").content.decode()
+    assert (
+        operator_client.post(
+            f"/sandbox/breakers/{breaker.pk}/alarm/", {"state": "ALARM"}
+        ).status_code
+        == 404
+    )
+
+
+def test_a_viewer_cannot_press_the_demo_button(seeded, viewer_client, settings):
+    settings.SANDBOX = True
+    assert (
+        viewer_client.post(
+            f"/sandbox/breakers/{seeded[0].pk}/alarm/", {"state": "ALARM"}
+        ).status_code
+        == 403
+    )
