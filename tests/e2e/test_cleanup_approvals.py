@@ -1,0 +1,88 @@
+"""The deletion queue in a real browser: approve two checks, see them deleted in place."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from cleanup import actions, usage
+from cleanup.models import DeletionCheck
+from tests.cleanup.conftest import DEV, PROD, REGISTRY, World
+
+# The live server needs committed rows; the roles come from a data migration.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture
+def roles(transactional_db):
+    """The roles of the data migrations. The flush after a transactional test removes them and,
+    run alone, this module's second test found them missing: grant them again (idempotent)."""
+    from importlib import import_module
+
+    from django.apps import apps as registry
+
+    class ExistingPermissions:  # the permissions survive the flush (post_migrate recreates them)
+        get_model = staticmethod(registry.get_model)
+
+        @staticmethod
+        def get_app_configs():
+            return []
+
+    for migration in ("accounts.migrations.0002_roles", "cleanup.migrations.0002_roles"):
+        import_module(migration).forwards(ExistingPermissions, None)
+
+
+@pytest.fixture
+def queue(aws, make_account, settings):
+    settings.CLEANUP_GRACE_PERIOD = timedelta(0)
+    settings.CLEANUP_REQUIRE_APPROVAL = True
+    settings.CLEANUP_DRY_RUN = False
+    usage.clear_caches()
+    world = World(
+        make_account(REGISTRY, "shared", is_registry=True, environment="shared"),
+        make_account(PROD, "production"),
+        make_account(DEV, "development", environment="dev"),
+    )
+    world.repository("web")
+    digests = [world.push("web", f"v{n}") for n in range(3)]
+    actions.do_sync_inventory()
+    actions.do_sweep()
+    actions.do_run_due_checks()
+    checks = [DeletionCheck.objects.get(image__digest=digest) for digest in digests]
+    assert {check.status for check in checks} == {"awaiting_approval"}
+    yield world, digests, checks
+    usage.clear_caches()
+
+
+def test_an_operator_approves_two_checks_and_sees_them_deleted_without_a_reload(roles, queue, page, login_as, operator_user):
+    world, digests, checks = queue
+    login_as(operator_user)
+    page.goto("/deletions/")
+    page.evaluate("window.__marker = 'no reload'")
+    page.on("dialog", lambda dialog: dialog.accept())
+    first, second, third = checks
+
+    page.locator(f"#check-{first.pk} input[name=check]").check()
+    page.locator(f"#check-{second.pk} input[name=check]").check()
+    page.get_by_role("button", name="Approve selected").click()
+
+    expect(page.locator(f"#check-{first.pk}")).to_have_attribute("data-status", "deleted")
+    expect(page.locator(f"#check-{second.pk}")).to_have_attribute("data-status", "deleted")
+    expect(page.locator(f"#check-{third.pk}")).to_have_attribute("data-status", "awaiting_approval")
+    assert page.evaluate("window.__marker") == "no reload"
+    remaining = world.ecr_digests("web")
+    assert digests[0] not in remaining and digests[1] not in remaining and digests[2] in remaining
+
+
+def test_a_viewer_has_no_approve_button_and_a_forged_post_is_refused(roles, queue, page, login_as, viewer_user):
+    _, _, checks = queue
+    login_as(viewer_user)
+    page.goto("/deletions/")
+    expect(page.locator(f"#check-{checks[0].pk}")).to_be_visible()
+    expect(page.get_by_role("button", name="Approve selected")).to_have_count(0)
+    csrf = next(cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "csrftoken")
+    answer = page.request.post("/deletions/approve/", form={"check": str(checks[0].pk)}, headers={"X-CSRFToken": csrf})
+    assert answer.status == 403
+    assert DeletionCheck.objects.get(pk=checks[0].pk).status == "awaiting_approval"
