@@ -1,0 +1,207 @@
+"""Scale benchmark of the ECR cleanup (issue 4, item 12).
+
+Builds a large inventory behind an in-process fake of every AWS call the console makes
+(10 workload accounts x 2 regions, 20,000 ACTIVE task definition revisions, 200 repositories with
+50,000 images), then runs a sweep and a batch of 10,000 due checks twice: cold (no task
+definition cached anywhere) and warm. Prints wall time, peak memory and AWS calls by operation
+for each run next to the lower bound: the list and describe pages no implementation can avoid
+(ListTaskDefinitions pages, one ListClusters, ListServices/DescribeServices, ListTasks/
+DescribeTasks and ListFunctions pages per account and region; the opt-in tag and one
+DescribeImages page per repository of the batch, read again at decision time).
+
+    .venv/bin/python bench/cleanup_scale.py [--accounts 10] [--checks 10000]
+
+Uses a throwaway SQLite database in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+WORKDIR = tempfile.mkdtemp(prefix="cleanup-bench-")
+os.environ["DATABASE_URL"] = f"sqlite:///{WORKDIR}/bench.sqlite3"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+os.environ["CLEANUP_GRACE_PERIOD"] = "0s"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+REGISTRY = "100000000000"
+REGIONS = ["eu-west-1", "us-east-1"]
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def digest(*parts) -> str:
+    return "sha256:" + hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
+
+
+def build(fake, accounts: int, repositories: int, images_per_repo: int, task_definitions: int) -> dict:
+    """The inventory: which images exist, and which workloads use some of them."""
+    from cleanup.aws import FunctionImage, FunctionSummary, ServiceInfo, TaskInfo
+    from tests.cleanup.fake_aws import FakeImage
+
+    rng = random.Random(4)
+    repos = []
+    for r in range(repositories):
+        repo = fake.repository(REGISTRY, REGIONS[0], f"team{r % 20}/service-{r}")
+        for i in range(images_per_repo):
+            tags = [f"v{i}"] if i % 3 else []
+            repo.images[digest(r, i)] = FakeImage(digest(r, i), tags, NOW - timedelta(days=images_per_repo - i), size=50_000_000 + i)
+        repos.append(repo)
+    workload_ids = [f"2{n:011d}" for n in range(accounts)]
+    per_region = task_definitions // (accounts * len(REGIONS))
+    for account_id in workload_ids:
+        for region in REGIONS:
+            arns = []
+            for t in range(per_region):
+                repo = repos[rng.randrange(len(repos))]
+                i = rng.randrange(images_per_repo // 2, images_per_repo)  # the newer half is in use
+                image = repo.uri + (f":v{i}" if i % 3 else f"@{digest(repos.index(repo), i)}")
+                arns.append(fake.register(account_id, region, f"family-{t % 400}", [image]))
+            place = fake.region(account_id, region)
+            place.services = [ServiceInfo("main", f"svc-{s}", [arns[s * 7 % len(arns)]]) for s in range(50)]
+            place.tasks = [
+                TaskInfo("main", f"task/{k}", arns[k], [(repos[k % len(repos)].uri + ":v1", digest(k % len(repos), 1))])
+                for k in range(100)
+            ]
+            place.functions = [
+                (
+                    FunctionSummary(f"fn-{f}", f"arn:aws:lambda:{region}:{account_id}:function:fn-{f}", f"{f:064x}", "2026-11-01"),
+                    FunctionImage(repos[f].uri + ":v2", repos[f].uri + "@" + digest(f, 2)),
+                )
+                for f in range(20)
+            ]
+    return {"workloads": workload_ids, "per_region": per_region}
+
+
+def lower_bound_snapshot(fake, workloads: list[str]) -> Counter:
+    bound: Counter = Counter()
+    for account_id in workloads:
+        for region in REGIONS:
+            place = fake.region(account_id, region)
+            active = sum(1 for status, _ in place.task_definitions.values() if status == "ACTIVE")
+            bound["ListTaskDefinitions"] += max(1, math.ceil(active / 100))
+            bound["ListClusters"] += 1
+            bound["ListServices"] += max(1, math.ceil(len(place.services) / 100))
+            bound["DescribeServices"] += math.ceil(len(place.services) / 10)
+            bound["ListTasks"] += max(1, math.ceil(len(place.tasks) / 100))
+            bound["DescribeTasks"] += math.ceil(len(place.tasks) / 100)
+            bound["ListFunctions"] += max(1, math.ceil(len(place.functions) / 50))
+    # the registry account is enabled too and is asked like any other (it runs nothing here)
+    for _region in REGIONS:
+        for operation in ("ListTaskDefinitions", "ListClusters", "ListServices", "ListTasks", "ListFunctions"):
+            bound[operation] += 1
+    return bound
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(label: str, fake, workloads, checks: int) -> dict:
+    from cleanup import actions
+    from cleanup.models import DeletionCheck
+
+    fake.calls.clear()
+    started = time.perf_counter()
+    swept = actions.do_sweep(now=NOW)
+    sweep_seconds = time.perf_counter() - started
+    sweep_calls = Counter(fake.calls)
+    fake.calls.clear()
+    started = time.perf_counter()
+    decided = actions.do_run_due_checks(now=NOW, limit=checks)
+    decide_seconds = time.perf_counter() - started
+    decide_calls = Counter(fake.calls)
+    repositories = DeletionCheck.objects.filter(snapshot_id=decided.snapshot_id).values("image__repository").distinct().count()
+    once = lower_bound_snapshot(fake, workloads)
+    bound = once + once  # one snapshot for the sweep, one for the batch
+    bound["ListTagsForResource"] += repositories
+    bound["DescribeImages"] += repositories
+    total = sweep_calls + decide_calls
+    print(f"\n== {label} run ==")
+    print(f"sweep: {len(swept.scheduled):,} checks scheduled, {swept.in_use:,} images in use, {sweep_seconds:.1f} s")
+    print(f"run-due: {sum(decided.decided.values()):,} checks decided {dict(decided.decided)} in {decide_seconds:.1f} s")
+    print(f"peak memory (max RSS so far): {peak_mb():.0f} MB")
+    print(f"{'operation':<26}{'sweep':>8}{'run-due':>9}{'total':>8}{'lower bound':>13}")
+    for operation in sorted(set(total) | set(bound)):
+        print(f"{operation:<26}{sweep_calls[operation]:>8}{decide_calls[operation]:>9}{total[operation]:>8}{bound[operation]:>13}")
+    calls, floor = sum(total.values()), sum(bound.values())
+    print(f"{'all':<26}{sum(sweep_calls.values()):>8}{sum(decide_calls.values()):>9}{calls:>8}{floor:>13}  ratio {calls / floor:.3f}")
+    return {
+        "decide_seconds": decide_seconds,
+        "decided": sum(decided.decided.values()),
+        "describe_task_definition": total["DescribeTaskDefinition"],
+        "ratio": calls / floor,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=10)
+    parser.add_argument("--repositories", type=int, default=200)
+    parser.add_argument("--images", type=int, default=50_000)
+    parser.add_argument("--task-definitions", type=int, default=20_000)
+    parser.add_argument("--checks", type=int, default=10_000)
+    options = parser.parse_args()
+
+    call_command("migrate", verbosity=0)
+    import pytest
+
+    from accounts.models import AwsAccount
+    from cleanup import actions, usage
+    from cleanup.models import DeletionCheck
+    from tests.cleanup.fake_aws import FakeAws
+
+    fake = FakeAws()
+    patch = pytest.MonkeyPatch()
+    fake.install(patch)
+    started = time.perf_counter()
+    shape = build(fake, options.accounts, options.repositories, options.images // options.repositories, options.task_definitions)
+    AwsAccount.objects.create(account_id=REGISTRY, name="registry", regions=REGIONS, is_registry=True, environment="shared")
+    for n, account_id in enumerate(shape["workloads"]):
+        AwsAccount.objects.create(account_id=account_id, name=f"workload-{n}", regions=REGIONS)
+    actions.do_sync_inventory(now=NOW)
+    print(
+        f"inventory: {options.accounts} workload accounts x {len(REGIONS)} regions, "
+        f"{shape['per_region'] * options.accounts * len(REGIONS):,} ACTIVE task definitions, "
+        f"{options.repositories} repositories, {options.images:,} images (built and synced in {time.perf_counter() - started:.1f} s)"
+    )
+
+    usage.clear_caches(database=True)
+    cold = run("cold (no task definition cached)", fake, shape["workloads"], options.checks)
+    # Close the first batch so the sweep schedules afresh, then run again with warm caches.
+    DeletionCheck.objects.filter(status__in=DeletionCheck.OPEN).update(status="cancelled")
+    warm = run("warm (task definitions cached by ARN)", fake, shape["workloads"], options.checks)
+    patch.undo()
+
+    print("\n== targets ==")
+    ok = True
+    for name, passed in [
+        ("warm run makes no DescribeTaskDefinition call", warm["describe_task_definition"] == 0),
+        ("warm run at most 1.2 x the lower bound of calls", warm["ratio"] <= 1.2),
+        (f"{options.checks:,} checks decided in under 60 s (cold)", cold["decided"] >= options.checks and cold["decide_seconds"] < 60),
+        (f"{options.checks:,} checks decided in under 60 s (warm)", warm["decided"] >= options.checks and warm["decide_seconds"] < 60),
+    ]:
+        ok &= passed
+        print(f"{'PASS' if passed else 'FAIL'}  {name}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
