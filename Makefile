@@ -23,8 +23,8 @@ $(VENV)/.installed-run: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --quiet -e .
 	@touch $@
 
-demo: $(VENV)/.installed-demo  ## sandbox AWS + web + worker on SQLite, until Ctrl-C
-	$(PY) manage.py demo
+demo: $(VENV)/.installed-demo  ## sandbox AWS + web + worker on SQLite, until Ctrl-C (DEMO_PORT=8000)
+	DEBUG=true $(PY) manage.py demo
 
 test: $(VENV)/.installed-dev  ## the whole suite (SQLite, or PostgreSQL when DATABASE_URL says so)
 	$(PY) -m pytest
