@@ -51,7 +51,9 @@ def digest(*parts) -> str:
     return "sha256:" + hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
 
 
-def build(fake, accounts: int, repositories: int, images_per_repo: int, task_definitions: int) -> dict:
+def build(
+    fake, accounts: int, repositories: int, images_per_repo: int, task_definitions: int
+) -> dict:
     """The inventory: which images exist, and which workloads use some of them."""
     from cleanup.aws import FunctionImage, FunctionSummary, ServiceInfo, TaskInfo
     from tests.cleanup.fake_aws import FakeImage
@@ -62,7 +64,9 @@ def build(fake, accounts: int, repositories: int, images_per_repo: int, task_def
         repo = fake.repository(REGISTRY, REGIONS[0], f"team{r % 20}/service-{r}")
         for i in range(images_per_repo):
             tags = [f"v{i}"] if i % 3 else []
-            repo.images[digest(r, i)] = FakeImage(digest(r, i), tags, NOW - timedelta(days=images_per_repo - i), size=50_000_000 + i)
+            repo.images[digest(r, i)] = FakeImage(
+                digest(r, i), tags, NOW - timedelta(days=images_per_repo - i), size=50_000_000 + i
+            )
         repos.append(repo)
     workload_ids = [f"2{n:011d}" for n in range(accounts)]
     per_region = task_definitions // (accounts * len(REGIONS))
@@ -75,14 +79,26 @@ def build(fake, accounts: int, repositories: int, images_per_repo: int, task_def
                 image = repo.uri + (f":v{i}" if i % 3 else f"@{digest(repos.index(repo), i)}")
                 arns.append(fake.register(account_id, region, f"family-{t % 400}", [image]))
             place = fake.region(account_id, region)
-            place.services = [ServiceInfo("main", f"svc-{s}", [arns[s * 7 % len(arns)]]) for s in range(50)]
+            place.services = [
+                ServiceInfo("main", f"svc-{s}", [arns[s * 7 % len(arns)]]) for s in range(50)
+            ]
             place.tasks = [
-                TaskInfo("main", f"task/{k}", arns[k], [(repos[k % len(repos)].uri + ":v1", digest(k % len(repos), 1))])
+                TaskInfo(
+                    "main",
+                    f"task/{k}",
+                    arns[k],
+                    [(repos[k % len(repos)].uri + ":v1", digest(k % len(repos), 1))],
+                )
                 for k in range(100)
             ]
             place.functions = [
                 (
-                    FunctionSummary(f"fn-{f}", f"arn:aws:lambda:{region}:{account_id}:function:fn-{f}", f"{f:064x}", "2026-11-01"),
+                    FunctionSummary(
+                        f"fn-{f}",
+                        f"arn:aws:lambda:{region}:{account_id}:function:fn-{f}",
+                        f"{f:064x}",
+                        "2026-11-01",
+                    ),
                     FunctionImage(repos[f].uri + ":v2", repos[f].uri + "@" + digest(f, 2)),
                 )
                 for f in range(20)
@@ -105,7 +121,13 @@ def lower_bound_snapshot(fake, workloads: list[str]) -> Counter:
             bound["ListFunctions"] += max(1, math.ceil(len(place.functions) / 50))
     # the registry account is enabled too and is asked like any other (it runs nothing here)
     for _region in REGIONS:
-        for operation in ("ListTaskDefinitions", "ListClusters", "ListServices", "ListTasks", "ListFunctions"):
+        for operation in (
+            "ListTaskDefinitions",
+            "ListClusters",
+            "ListServices",
+            "ListTasks",
+            "ListFunctions",
+        ):
             bound[operation] += 1
     return bound
 
@@ -128,21 +150,34 @@ def run(label: str, fake, workloads, checks: int) -> dict:
     decided = actions.do_run_due_checks(now=NOW, limit=checks)
     decide_seconds = time.perf_counter() - started
     decide_calls = Counter(fake.calls)
-    repositories = DeletionCheck.objects.filter(snapshot_id=decided.snapshot_id).values("image__repository").distinct().count()
+    repositories = (
+        DeletionCheck.objects.filter(snapshot_id=decided.snapshot_id)
+        .values("image__repository")
+        .distinct()
+        .count()
+    )
     once = lower_bound_snapshot(fake, workloads)
     bound = once + once  # one snapshot for the sweep, one for the batch
     bound["ListTagsForResource"] += repositories
     bound["DescribeImages"] += repositories
     total = sweep_calls + decide_calls
     print(f"\n== {label} run ==")
-    print(f"sweep: {len(swept.scheduled):,} checks scheduled, {swept.in_use:,} images in use, {sweep_seconds:.1f} s")
-    print(f"run-due: {sum(decided.decided.values()):,} checks decided {dict(decided.decided)} in {decide_seconds:.1f} s")
+    print(
+        f"sweep: {len(swept.scheduled):,} checks scheduled, {swept.in_use:,} images in use, {sweep_seconds:.1f} s"
+    )
+    print(
+        f"run-due: {sum(decided.decided.values()):,} checks decided {dict(decided.decided)} in {decide_seconds:.1f} s"
+    )
     print(f"peak memory (max RSS so far): {peak_mb():.0f} MB")
     print(f"{'operation':<26}{'sweep':>8}{'run-due':>9}{'total':>8}{'lower bound':>13}")
     for operation in sorted(set(total) | set(bound)):
-        print(f"{operation:<26}{sweep_calls[operation]:>8}{decide_calls[operation]:>9}{total[operation]:>8}{bound[operation]:>13}")
+        print(
+            f"{operation:<26}{sweep_calls[operation]:>8}{decide_calls[operation]:>9}{total[operation]:>8}{bound[operation]:>13}"
+        )
     calls, floor = sum(total.values()), sum(bound.values())
-    print(f"{'all':<26}{sum(sweep_calls.values()):>8}{sum(decide_calls.values()):>9}{calls:>8}{floor:>13}  ratio {calls / floor:.3f}")
+    print(
+        f"{'all':<26}{sum(sweep_calls.values()):>8}{sum(decide_calls.values()):>9}{calls:>8}{floor:>13}  ratio {calls / floor:.3f}"
+    )
     return {
         "decide_seconds": decide_seconds,
         "decided": sum(decided.decided.values()),
@@ -172,8 +207,20 @@ def main() -> int:
     patch = pytest.MonkeyPatch()
     fake.install(patch)
     started = time.perf_counter()
-    shape = build(fake, options.accounts, options.repositories, options.images // options.repositories, options.task_definitions)
-    AwsAccount.objects.create(account_id=REGISTRY, name="registry", regions=REGIONS, is_registry=True, environment="shared")
+    shape = build(
+        fake,
+        options.accounts,
+        options.repositories,
+        options.images // options.repositories,
+        options.task_definitions,
+    )
+    AwsAccount.objects.create(
+        account_id=REGISTRY,
+        name="registry",
+        regions=REGIONS,
+        is_registry=True,
+        environment="shared",
+    )
     for n, account_id in enumerate(shape["workloads"]):
         AwsAccount.objects.create(account_id=account_id, name=f"workload-{n}", regions=REGIONS)
     actions.do_sync_inventory(now=NOW)
@@ -195,8 +242,14 @@ def main() -> int:
     for name, passed in [
         ("warm run makes no DescribeTaskDefinition call", warm["describe_task_definition"] == 0),
         ("warm run at most 1.2 x the lower bound of calls", warm["ratio"] <= 1.2),
-        (f"{options.checks:,} checks decided in under 60 s (cold)", cold["decided"] >= options.checks and cold["decide_seconds"] < 60),
-        (f"{options.checks:,} checks decided in under 60 s (warm)", warm["decided"] >= options.checks and warm["decide_seconds"] < 60),
+        (
+            f"{options.checks:,} checks decided in under 60 s (cold)",
+            cold["decided"] >= options.checks and cold["decide_seconds"] < 60,
+        ),
+        (
+            f"{options.checks:,} checks decided in under 60 s (warm)",
+            warm["decided"] >= options.checks and warm["decide_seconds"] < 60,
+        ),
     ]:
         ok &= passed
         print(f"{'PASS' if passed else 'FAIL'}  {name}")

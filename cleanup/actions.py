@@ -107,19 +107,28 @@ def do_sync_inventory(*, actor: str = WORKER, now: datetime | None = None) -> Sy
                 synced, vanished = sync_images(repository, images or [], now)
                 result.images += synced
                 result.vanished += vanished
-            gone = Repository.objects.filter(account=account, region=region, deleted_at__isnull=True).exclude(pk__in=seen)
+            gone = Repository.objects.filter(
+                account=account, region=region, deleted_at__isnull=True
+            ).exclude(pk__in=seen)
             gone.update(deleted_at=now, opted_in=False)
     return result
 
 
-def _upsert_repository(account, region, info: aws.RepositoryInfo, replication, actor, now) -> Repository:
+def _upsert_repository(
+    account, region, info: aws.RepositoryInfo, replication, actor, now
+) -> Repository:
     opted_in = is_opted_in(info.tags)
     with transaction.atomic():
         repository, created = Repository.objects.get_or_create(
             account=account,
             region=region,
             name=info.name,
-            defaults={"arn": info.arn, "uri": info.uri, "opted_in": opted_in, "last_synced_at": now},
+            defaults={
+                "arn": info.arn,
+                "uri": info.uri,
+                "opted_in": opted_in,
+                "last_synced_at": now,
+            },
         )
         changed = not created and repository.opted_in != opted_in
         repository.arn, repository.uri = info.arn, info.uri
@@ -129,7 +138,15 @@ def _upsert_repository(account, region, info: aws.RepositoryInfo, replication, a
         repository.last_synced_at = now
         repository.deleted_at = None
         repository.save(
-            update_fields=["arn", "uri", "tag_mutability", "replication", "opted_in", "last_synced_at", "deleted_at"]
+            update_fields=[
+                "arn",
+                "uri",
+                "tag_mutability",
+                "replication",
+                "opted_in",
+                "last_synced_at",
+                "deleted_at",
+            ]
         )
         if changed or (created and opted_in):
             audit.record(
@@ -142,7 +159,9 @@ def _upsert_repository(account, region, info: aws.RepositoryInfo, replication, a
     return repository
 
 
-def sync_images(repository: Repository, images: list[aws.ImageInfo], now: datetime) -> tuple[int, int]:
+def sync_images(
+    repository: Repository, images: list[aws.ImageInfo], now: datetime
+) -> tuple[int, int]:
     """Make the ``Image`` rows of the repository match ECR's answer; returns (synced, vanished)."""
     existing = {image.digest: image for image in Image.objects.filter(repository=repository)}
     create, update = [], []
@@ -158,7 +177,9 @@ def sync_images(repository: Repository, images: list[aws.ImageInfo], now: dateti
             "deleted_at": None,
         }
         if row is None:
-            create.append(Image(repository=repository, digest=info.digest, first_seen_at=now, **values))
+            create.append(
+                Image(repository=repository, digest=info.digest, first_seen_at=now, **values)
+            )
         elif any(getattr(row, name) != value for name, value in values.items()):
             for name, value in values.items():
                 setattr(row, name, value)
@@ -167,15 +188,29 @@ def sync_images(repository: Repository, images: list[aws.ImageInfo], now: dateti
         Image.objects.bulk_create(create, batch_size=500)
         Image.objects.bulk_update(update, list(_IMAGE_SYNC_FIELDS), batch_size=500)
         present = {info.digest for info in images}
-        vanished = [image.pk for digest, image in existing.items() if digest not in present and image.deleted_at is None]
+        vanished = [
+            image.pk
+            for digest, image in existing.items()
+            if digest not in present and image.deleted_at is None
+        ]
         for chunk in _chunks(vanished, 500):
             Image.objects.filter(pk__in=chunk).update(deleted_at=now)
-            for check in DeletionCheck.objects.filter(image_id__in=chunk, status__in=["scheduled", "failed", "awaiting_approval"]):
+            for check in DeletionCheck.objects.filter(
+                image_id__in=chunk, status__in=["scheduled", "failed", "awaiting_approval"]
+            ):
                 _close(check, Status.CANCELLED, now, WORKER, "the image vanished from ECR")
     return len(images), len(vanished)
 
 
-_IMAGE_SYNC_FIELDS = ("tags", "pushed_at", "size_bytes", "media_type", "child_digests", "last_pulled_at", "deleted_at")
+_IMAGE_SYNC_FIELDS = (
+    "tags",
+    "pushed_at",
+    "size_bytes",
+    "media_type",
+    "child_digests",
+    "last_pulled_at",
+    "deleted_at",
+)
 
 
 def read_repository_state(repository: Repository) -> usage.RepositoryState:
@@ -191,7 +226,9 @@ def read_repository_state(repository: Repository) -> usage.RepositoryState:
 # Opt-in and policy -------------------------------------------------------------------------------
 
 
-def do_set_opt_in(repository: Repository, *, opted_in: bool, actor: str, now: datetime | None = None) -> bool:
+def do_set_opt_in(
+    repository: Repository, *, opted_in: bool, actor: str, now: datetime | None = None
+) -> bool:
     """Write or remove the opt-in tag in ECR (AWS stays the source of truth), then mirror it.
     Opting out cancels the open checks that are not being worked on."""
     now = now or clock.now()
@@ -214,7 +251,8 @@ def do_set_opt_in(repository: Repository, *, opted_in: bool, actor: str, now: da
         )
         if not opted_in:
             checks = DeletionCheck.objects.filter(
-                image__repository=repository, status__in=["scheduled", "failed", "awaiting_approval"]
+                image__repository=repository,
+                status__in=["scheduled", "failed", "awaiting_approval"],
             ).select_related("image__repository__account")
             for check in checks:
                 _close(check, Status.CANCELLED, now, actor, "the repository was opted out")
@@ -224,7 +262,9 @@ def do_set_opt_in(repository: Repository, *, opted_in: bool, actor: str, now: da
 POLICY_FIELDS = ["grace_period", "require_approval", "keep_newest", "keep_tag_pattern"]
 
 
-def do_update_policy(repository: Repository, *, actor: str, now: datetime | None = None, **changes: Any) -> list[str]:
+def do_update_policy(
+    repository: Repository, *, actor: str, now: datetime | None = None, **changes: Any
+) -> list[str]:
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
         raise ValueError(f"not a policy field: {', '.join(sorted(unknown))}")
@@ -240,14 +280,18 @@ def do_update_policy(repository: Repository, *, actor: str, now: datetime | None
         audit.record(
             actor,
             "repository.policy_changed",
-            details={name: {"from": str(before[name]), "to": str(changes[name])} for name in changed},
+            details={
+                name: {"from": str(before[name]), "to": str(changes[name])} for name in changed
+            },
             at=now or clock.now(),
             **_repo_target(repository),
         )
     return changed
 
 
-def do_protect_images(images: list[Image], *, actor: str, reason: str, now: datetime | None = None) -> int:
+def do_protect_images(
+    images: list[Image], *, actor: str, reason: str, now: datetime | None = None
+) -> int:
     """Keep images for good. Their open checks that are not running are cancelled."""
     now = now or clock.now()
     count = 0
@@ -267,7 +311,9 @@ def do_protect_images(images: list[Image], *, actor: str, reason: str, now: date
                 details={"reason": reason, "repository": image.repository.name, "tags": image.tags},
                 at=now,
             )
-            for check in image.checks.filter(status__in=["scheduled", "failed", "awaiting_approval"]):
+            for check in image.checks.filter(
+                status__in=["scheduled", "failed", "awaiting_approval"]
+            ):
                 _close(check, Status.CANCELLED, now, actor, f"image protected: {reason}")
             count += 1
     return count
@@ -288,7 +334,9 @@ def do_unprotect_image(image: Image, *, actor: str, now: datetime | None = None)
         )
 
 
-def do_save_registry_settings(account: AwsAccount, *, actor: str, **values: Any) -> RegistrySettings:
+def do_save_registry_settings(
+    account: AwsAccount, *, actor: str, **values: Any
+) -> RegistrySettings:
     with transaction.atomic():
         row, _ = RegistrySettings.objects.get_or_create(account=account)
         for name, value in values.items():
@@ -318,20 +366,51 @@ def _close(check: DeletionCheck, status: str, now: datetime, actor: str, reason:
     check.claim = ""
     check.note(now, status, reason, actor)
     check.save(
-        update_fields=["status", "decision_reason", "decided_by", "decided_at", "updated_at", "claim", "timeline"]
+        update_fields=[
+            "status",
+            "decision_reason",
+            "decided_by",
+            "decided_at",
+            "updated_at",
+            "claim",
+            "timeline",
+        ]
     )
-    audit.record(actor, f"check.{status}", details={"reason": reason, "digest": check.image.digest}, at=now, **_check_target(check))
+    audit.record(
+        actor,
+        f"check.{status}",
+        details={"reason": reason, "digest": check.image.digest},
+        at=now,
+        **_check_target(check),
+    )
 
 
-def schedule_check(image: Image, *, trigger: str, ref: str, due_at: datetime, now: datetime, actor: str) -> DeletionCheck:
+def schedule_check(
+    image: Image, *, trigger: str, ref: str, due_at: datetime, now: datetime, actor: str
+) -> DeletionCheck:
     """Upsert the image's one open check. A later trigger moves the due time out again, and a
     check awaiting approval goes back to scheduled (its evidence is older than this use)."""
     check = DeletionCheck.objects.filter(image=image, status__in=DeletionCheck.OPEN).first()
     if check is None:
-        check = DeletionCheck(image=image, trigger=trigger, trigger_ref=ref, due_at=due_at, created_at=now, updated_at=now)
-        check.note(now, Status.SCHEDULED, f"{trigger}: {ref}, due {due_at:%Y-%m-%d %H:%M:%S}", actor)
+        check = DeletionCheck(
+            image=image,
+            trigger=trigger,
+            trigger_ref=ref,
+            due_at=due_at,
+            created_at=now,
+            updated_at=now,
+        )
+        check.note(
+            now, Status.SCHEDULED, f"{trigger}: {ref}, due {due_at:%Y-%m-%d %H:%M:%S}", actor
+        )
         check.save()
-        audit.record(actor, "check.scheduled", details={"trigger": trigger, "ref": ref, "due_at": due_at.isoformat()}, at=now, **_check_target(check))
+        audit.record(
+            actor,
+            "check.scheduled",
+            details={"trigger": trigger, "ref": ref, "due_at": due_at.isoformat()},
+            at=now,
+            **_check_target(check),
+        )
         return check
     check.due_at = due_at
     check.trigger, check.trigger_ref = trigger, ref
@@ -340,9 +419,27 @@ def schedule_check(image: Image, *, trigger: str, ref: str, due_at: datetime, no
         check.status = Status.SCHEDULED
         check.approved_by = ""
     # A running decision or an approved deletion sees the new last use and waits (grace rule).
-    check.note(now, check.status, f"rescheduled by {trigger}: {ref}, due {due_at:%Y-%m-%d %H:%M:%S}", actor)
-    check.save(update_fields=["due_at", "trigger", "trigger_ref", "updated_at", "status", "approved_by", "timeline"])
-    audit.record(actor, "check.rescheduled", details={"trigger": trigger, "ref": ref, "due_at": due_at.isoformat()}, at=now, **_check_target(check))
+    check.note(
+        now, check.status, f"rescheduled by {trigger}: {ref}, due {due_at:%Y-%m-%d %H:%M:%S}", actor
+    )
+    check.save(
+        update_fields=[
+            "due_at",
+            "trigger",
+            "trigger_ref",
+            "updated_at",
+            "status",
+            "approved_by",
+            "timeline",
+        ]
+    )
+    audit.record(
+        actor,
+        "check.rescheduled",
+        details={"trigger": trigger, "ref": ref, "due_at": due_at.isoformat()},
+        at=now,
+        **_check_target(check),
+    )
     return check
 
 
@@ -378,7 +475,9 @@ def do_schedule_for_inactive_task_definitions(
     for definition, images in definitions:
         if images is None:
             if source_account is None:
-                outcome.ignored.append(f"{definition}: account {account_id} is not registered, its images are unknown")
+                outcome.ignored.append(
+                    f"{definition}: account {account_id} is not registered, its images are unknown"
+                )
                 continue
             described = aws.describe_task_definition(source_account, region, definition)
             if described is None:
@@ -397,7 +496,12 @@ def _schedule_image(uri, definition, states, outcome: ScheduleOutcome, actor, no
         return
     repository = (
         Repository.objects.select_related("account")
-        .filter(account__account_id=ref.registry, region=ref.region, name=ref.repository, deleted_at__isnull=True)
+        .filter(
+            account__account_id=ref.registry,
+            region=ref.region,
+            name=ref.repository,
+            deleted_at__isnull=True,
+        )
         .first()
     )
     if repository is None or not repository.opted_in:
@@ -410,8 +514,16 @@ def _schedule_image(uri, definition, states, outcome: ScheduleOutcome, actor, no
         with transaction.atomic():
             repository.opted_in = False
             repository.save(update_fields=["opted_in"])
-            audit.record(actor, "repository.opted_out", details={"source": "ECR tag read when scheduling"}, at=now, **_repo_target(repository))
-        outcome.ignored.append(f"image {uri} is not in a registered opted-in repository (opt-in tag removed)")
+            audit.record(
+                actor,
+                "repository.opted_out",
+                details={"source": "ECR tag read when scheduling"},
+                at=now,
+                **_repo_target(repository),
+            )
+        outcome.ignored.append(
+            f"image {uri} is not in a registered opted-in repository (opt-in tag removed)"
+        )
         return
     digest = ref.digest or state.tag_to_digest.get(ref.tag or "")
     info = state.images.get(digest or "")
@@ -449,7 +561,14 @@ def do_request_check(image: Image, *, actor: str, now: datetime | None = None) -
     """An operator asks for a decision now (trigger: manual)."""
     now = now or clock.now()
     with transaction.atomic():
-        return schedule_check(image, trigger=DeletionCheck.Trigger.MANUAL, ref=f"requested by {actor}", due_at=now, now=now, actor=actor)
+        return schedule_check(
+            image,
+            trigger=DeletionCheck.Trigger.MANUAL,
+            ref=f"requested by {actor}",
+            due_at=now,
+            now=now,
+            actor=actor,
+        )
 
 
 # Deciding due checks -----------------------------------------------------------------------------
@@ -467,7 +586,9 @@ def claim_due_checks(now: datetime, limit: int = DECIDE_BATCH) -> tuple[str, lis
         with transaction.atomic():
             ids = list(due.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
             for chunk in _chunks(ids, 1000):
-                DeletionCheck.objects.filter(id__in=chunk).update(status=Status.RUNNING, claim=token, claimed_at=now)
+                DeletionCheck.objects.filter(id__in=chunk).update(
+                    status=Status.RUNNING, claim=token, claimed_at=now
+                )
         return token, ids
     candidates = list(due.values_list("id", "status")[:limit])
     claimed: list[int] = []
@@ -492,7 +613,9 @@ class DecideResult:
     to_delete: list[int] = field(default_factory=list)
 
 
-def do_run_due_checks(*, actor: str = WORKER, now: datetime | None = None, limit: int = DECIDE_BATCH) -> DecideResult:
+def do_run_due_checks(
+    *, actor: str = WORKER, now: datetime | None = None, limit: int = DECIDE_BATCH
+) -> DecideResult:
     now = now or clock.now()
     token, ids = claim_due_checks(now, limit)
     if not ids:
@@ -504,7 +627,9 @@ def _load(checks_qs) -> list[DeletionCheck]:
     return list(checks_qs.select_related("image__repository__account"))
 
 
-def _states_for(repositories: list[Repository]) -> tuple[dict[int, usage.RepositoryState], dict[int, str]]:
+def _states_for(
+    repositories: list[Repository],
+) -> tuple[dict[int, usage.RepositoryState], dict[int, str]]:
     states, errors = {}, {}
     for repository in repositories:
         try:
@@ -514,7 +639,9 @@ def _states_for(repositories: list[Repository]) -> tuple[dict[int, usage.Reposit
     return states, errors
 
 
-def _config_uris(checks: list[DeletionCheck], states: dict[int, usage.RepositoryState]) -> dict[str, list[str]]:
+def _config_uris(
+    checks: list[DeletionCheck], states: dict[int, usage.RepositoryState]
+) -> dict[str, list[str]]:
     uris: dict[str, list[str]] = defaultdict(list)
     for check in checks:
         repository = check.image.repository
@@ -522,7 +649,9 @@ def _config_uris(checks: list[DeletionCheck], states: dict[int, usage.Repository
         digests = {check.image.digest, *check.image.child_digests}
         uris[repository.account.account_id] += [f"{repository.uri}@{digest}" for digest in digests]
         if state:
-            uris[repository.account.account_id] += [f"{repository.uri}:{tag}" for tag in state.tags_of(digests)]
+            uris[repository.account.account_id] += [
+                f"{repository.uri}:{tag}" for tag in state.tags_of(digests)
+            ]
     return uris
 
 
@@ -538,7 +667,9 @@ def _save_snapshot(snapshot: usage.Snapshot, purpose: str) -> UsageSnapshot:
 
 def _protected_digests(repositories: list[Repository]) -> dict[int, set[str]]:
     protected: dict[int, set[str]] = defaultdict(set)
-    rows = Image.objects.filter(repository__in=repositories, protected=True).values_list("repository_id", "digest")
+    rows = Image.objects.filter(repository__in=repositories, protected=True).values_list(
+        "repository_id", "digest"
+    )
     for repository_id, digest in rows:
         protected[repository_id].add(digest)
     return protected
@@ -559,12 +690,16 @@ def _evidence(verdict: rules.Verdict, snapshot: usage.Snapshot, stored: UsageSna
 def decide_claimed(token: str, *, actor: str, now: datetime) -> DecideResult:
     """Decide every check this worker claimed from one usage snapshot for the whole batch."""
     checks = _load(DeletionCheck.objects.filter(claim=token, status=Status.RUNNING))
-    repositories = list({check.image.repository.pk: check.image.repository for check in checks}.values())
+    repositories = list(
+        {check.image.repository.pk: check.image.repository for check in checks}.values()
+    )
     states, state_errors = _states_for(repositories)
     snapshot = usage.take_snapshot(now, config_uris=_config_uris(checks, states))
     stored = _save_snapshot(snapshot, "decide")
     protected = _protected_digests(repositories)
-    result = DecideResult(snapshot_id=stored.pk, errors=snapshot.errors + list(state_errors.values()))
+    result = DecideResult(
+        snapshot_id=stored.pk, errors=snapshot.errors + list(state_errors.values())
+    )
     used: dict[int, list[dict]] = {}
     with transaction.atomic():
         for check in checks:
@@ -596,7 +731,9 @@ def _mark_used(used: dict[int, list[dict]], now: datetime) -> None:
     Image.objects.bulk_update(rows, ["last_used_at", "usage"], batch_size=500)
 
 
-def _apply_decision(check, verdict: rules.Verdict, snapshot, stored, actor, now, result: DecideResult) -> None:
+def _apply_decision(
+    check, verdict: rules.Verdict, snapshot, stored, actor, now, result: DecideResult
+) -> None:
     check.evidence = _evidence(verdict, snapshot, stored)
     check.snapshot = stored
     check.claim = ""
@@ -608,7 +745,12 @@ def _apply_decision(check, verdict: rules.Verdict, snapshot, stored, actor, now,
         check.status = Status.FAILED
         check.last_error = verdict.reason
         check.due_at = now + backoff(check.attempts)
-        check.note(now, Status.FAILED, f"{verdict.reason} (retry at {check.due_at:%Y-%m-%d %H:%M:%S})", actor)
+        check.note(
+            now,
+            Status.FAILED,
+            f"{verdict.reason} (retry at {check.due_at:%Y-%m-%d %H:%M:%S})",
+            actor,
+        )
         fields += ["attempts", "last_error", "due_at"]
         action = "check.failed"
     elif outcome == rules.TOO_RECENT:
@@ -625,7 +767,11 @@ def _apply_decision(check, verdict: rules.Verdict, snapshot, stored, actor, now,
             action = "check.awaiting_approval"
         else:
             check.status = Status.APPROVED
-            why = f"approved earlier by {check.approved_by}" if check.approved_by else "the repository does not require approval"
+            why = (
+                f"approved earlier by {check.approved_by}"
+                if check.approved_by
+                else "the repository does not require approval"
+            )
             check.note(now, Status.APPROVED, f"{verdict.reason}; {why}", actor)
             result.to_delete.append(check.pk)
             action = "check.approved"
@@ -644,7 +790,12 @@ def _apply_decision(check, verdict: rules.Verdict, snapshot, stored, actor, now,
     audit.record(
         actor,
         action,
-        details={"outcome": outcome, "reason": verdict.reason, "references": len(verdict.references), "digest": check.image.digest},
+        details={
+            "outcome": outcome,
+            "reason": verdict.reason,
+            "references": len(verdict.references),
+            "digest": check.image.digest,
+        },
         at=now,
         **_check_target(check),
     )
@@ -653,13 +804,17 @@ def _apply_decision(check, verdict: rules.Verdict, snapshot, stored, actor, now,
 def enqueue_deletion(check_ids: list[int]) -> None:
     from django_q.tasks import async_task
 
-    async_task("cleanup.tasks.delete_approved", check_ids, task_name="cleanup: delete approved images")
+    async_task(
+        "cleanup.tasks.delete_approved", check_ids, task_name="cleanup: delete approved images"
+    )
 
 
 # Approvals ---------------------------------------------------------------------------------------
 
 
-def do_approve_checks(check_ids: list[int], *, actor: str, now: datetime | None = None) -> list[DeletionCheck]:
+def do_approve_checks(
+    check_ids: list[int], *, actor: str, now: datetime | None = None
+) -> list[DeletionCheck]:
     """Approve checks awaiting approval; the deletion is enqueued when the transaction commits
     and takes its own fresh usage snapshot."""
     now = now or clock.now()
@@ -674,20 +829,47 @@ def do_approve_checks(check_ids: list[int], *, actor: str, now: datetime | None 
             check.decided_by, check.decided_at, check.decision_reason = actor, now, "approved"
             check.updated_at = now
             check.note(now, Status.APPROVED, "approved", actor)
-            check.save(update_fields=["status", "approved_by", "decided_by", "decided_at", "decision_reason", "updated_at", "timeline"])
-            audit.record(actor, "check.approved", details={"digest": check.image.digest, "tags": check.image.tags, "bytes": check.image.size_bytes}, at=now, **_check_target(check))
+            check.save(
+                update_fields=[
+                    "status",
+                    "approved_by",
+                    "decided_by",
+                    "decided_at",
+                    "decision_reason",
+                    "updated_at",
+                    "timeline",
+                ]
+            )
+            audit.record(
+                actor,
+                "check.approved",
+                details={
+                    "digest": check.image.digest,
+                    "tags": check.image.tags,
+                    "bytes": check.image.size_bytes,
+                },
+                at=now,
+                **_check_target(check),
+            )
         if approved:
             ids = [check.pk for check in approved]
             transaction.on_commit(lambda: enqueue_deletion(ids))
     return approved
 
 
-def do_reject_checks(check_ids: list[int], *, actor: str, reason: str, now: datetime | None = None) -> list[DeletionCheck]:
+def do_reject_checks(
+    check_ids: list[int], *, actor: str, reason: str, now: datetime | None = None
+) -> list[DeletionCheck]:
     if not reason.strip():
         raise ValueError("a rejection needs a reason")
     now = now or clock.now()
     with transaction.atomic():
-        rows = _load(DeletionCheck.objects.filter(pk__in=check_ids, status__in=[Status.AWAITING_APPROVAL, Status.SCHEDULED, Status.FAILED]))
+        rows = _load(
+            DeletionCheck.objects.filter(
+                pk__in=check_ids,
+                status__in=[Status.AWAITING_APPROVAL, Status.SCHEDULED, Status.FAILED],
+            )
+        )
         for check in rows:
             _close(check, Status.REJECTED, now, actor, reason.strip())
     return rows
@@ -742,7 +924,9 @@ def do_delete_images(check_ids: list[int], *, now: datetime | None = None) -> De
     return result
 
 
-def _delete_in_repository(repository, checks, state, state_error, snapshot, stored, protected, now, result) -> None:
+def _delete_in_repository(
+    repository, checks, state, state_error, snapshot, stored, protected, now, result
+) -> None:
     # Read the image rows again: an operator may have protected one since the checks were loaded.
     fresh = Image.objects.filter(pk__in=[check.image_id for check in checks]).in_bulk()
     for check in checks:
@@ -767,8 +951,14 @@ def _delete_in_repository(repository, checks, state, state_error, snapshot, stor
                 protected=protected,
                 parent_stays=lambda parent: parent in present and parent not in deleted,
             )
-            if verdict.outcome == rules.UNUSED and repository.approval_required and not check.approved_by:
-                verdict = rules.Verdict("needs_approval", "the repository requires approval and nobody approved")
+            if (
+                verdict.outcome == rules.UNUSED
+                and repository.approval_required
+                and not check.approved_by
+            ):
+                verdict = rules.Verdict(
+                    "needs_approval", "the repository requires approval and nobody approved"
+                )
             if verdict.outcome != rules.UNUSED:
                 _refuse_deletion(check, verdict, snapshot, stored, now, result)
                 continue
@@ -782,15 +972,21 @@ def _delete_in_repository(repository, checks, state, state_error, snapshot, stor
             digests = [check.image.digest for check, _ in chunk]
             result.calls += 1
             try:
-                outcome = aws.batch_delete_images(repository.account, repository.region, repository.name, digests)
+                outcome = aws.batch_delete_images(
+                    repository.account, repository.region, repository.name, digests
+                )
             except aws.CleanupAwsError as exc:
-                outcome = aws.DeleteOutcome(deleted=[], failures=[(digest, exc.code, str(exc)) for digest in digests])
+                outcome = aws.DeleteOutcome(
+                    deleted=[], failures=[(digest, exc.code, str(exc)) for digest in digests]
+                )
             failures = {digest: (code, reason) for digest, code, reason in outcome.failures}
             with transaction.atomic():
                 for check, verdict in chunk:
                     digest = check.image.digest
                     if digest in failures:
-                        _record_delete_failure(check, *failures[digest], snapshot, stored, now, result)
+                        _record_delete_failure(
+                            check, *failures[digest], snapshot, stored, now, result
+                        )
                     else:
                         _record_deleted(check, verdict, snapshot, stored, now, result)
                         deleted.add(digest)
@@ -800,7 +996,9 @@ def _actor_of_deletion(check: DeletionCheck) -> str:
     return check.approved_by or WORKER
 
 
-def _refuse_deletion(check, verdict: rules.Verdict, snapshot, stored, now, result: DeleteResult) -> None:
+def _refuse_deletion(
+    check, verdict: rules.Verdict, snapshot, stored, now, result: DeleteResult
+) -> None:
     actor = WORKER
     with transaction.atomic():
         check.evidence = _evidence(verdict, snapshot, stored)
@@ -834,7 +1032,17 @@ def _refuse_deletion(check, verdict: rules.Verdict, snapshot, stored, now, resul
                 check.image.save(update_fields=["last_used_at", "usage"])
         check.note(now, check.status, f"not deleted: {verdict.reason}", actor)
         check.save(update_fields=fields)
-        audit.record(actor, "image.deletion_refused", details={"outcome": verdict.outcome, "reason": verdict.reason, "digest": check.image.digest}, at=now, **_check_target(check))
+        audit.record(
+            actor,
+            "image.deletion_refused",
+            details={
+                "outcome": verdict.outcome,
+                "reason": verdict.reason,
+                "digest": check.image.digest,
+            },
+            at=now,
+            **_check_target(check),
+        )
 
 
 def _record_would_delete(check, verdict, snapshot, stored, now, result: DeleteResult) -> None:
@@ -843,7 +1051,13 @@ def _record_would_delete(check, verdict, snapshot, stored, now, result: DeleteRe
         check.evidence = _evidence(verdict, snapshot, stored)
         check.snapshot = stored
         check.would_delete = True
-        _close(check, Status.CANCELLED, now, WORKER, f"dry run (CLEANUP_DRY_RUN): would delete {image.size_bytes} bytes")
+        _close(
+            check,
+            Status.CANCELLED,
+            now,
+            WORKER,
+            f"dry run (CLEANUP_DRY_RUN): would delete {image.size_bytes} bytes",
+        )
         check.save(update_fields=["evidence", "snapshot", "would_delete"])
         audit.record(
             _actor_of_deletion(check),
@@ -852,7 +1066,12 @@ def _record_would_delete(check, verdict, snapshot, stored, now, result: DeleteRe
             target_id=image.digest,
             target_label=image.label,
             account_id=image.repository.account.account_id,
-            details={"digest": image.digest, "tags": image.tags, "bytes": image.size_bytes, "check": check.pk},
+            details={
+                "digest": image.digest,
+                "tags": image.tags,
+                "bytes": image.size_bytes,
+                "check": check.pk,
+            },
             at=now,
         )
     result.would_delete.append(check.pk)
@@ -862,15 +1081,32 @@ def _record_deleted(check, verdict, snapshot, stored, now, result: DeleteResult)
     image = check.image
     image.deleted_at, image.deleted_by_console = now, True
     image.save(update_fields=["deleted_at", "deleted_by_console"])
-    Repository.objects.filter(pk=image.repository_id).update(bytes_reclaimed=F("bytes_reclaimed") + image.size_bytes)
+    Repository.objects.filter(pk=image.repository_id).update(
+        bytes_reclaimed=F("bytes_reclaimed") + image.size_bytes
+    )
     check.evidence = _evidence(verdict, snapshot, stored)
     check.snapshot = stored
     check.status = Status.DELETED
     check.bytes_reclaimed = image.size_bytes
     check.claim = ""
     check.updated_at = now
-    check.note(now, Status.DELETED, f"deleted {image.size_bytes} bytes by digest", _actor_of_deletion(check))
-    check.save(update_fields=["evidence", "snapshot", "status", "bytes_reclaimed", "claim", "updated_at", "timeline"])
+    check.note(
+        now,
+        Status.DELETED,
+        f"deleted {image.size_bytes} bytes by digest",
+        _actor_of_deletion(check),
+    )
+    check.save(
+        update_fields=[
+            "evidence",
+            "snapshot",
+            "status",
+            "bytes_reclaimed",
+            "claim",
+            "updated_at",
+            "timeline",
+        ]
+    )
     audit.record(
         _actor_of_deletion(check),
         "image.deleted",
@@ -892,7 +1128,9 @@ def _record_deleted(check, verdict, snapshot, stored, now, result: DeleteResult)
     result.bytes_reclaimed += image.size_bytes
 
 
-def _record_delete_failure(check, code, reason, snapshot, stored, now, result: DeleteResult) -> None:
+def _record_delete_failure(
+    check, code, reason, snapshot, stored, now, result: DeleteResult
+) -> None:
     if code == "ImageNotFound":
         check.image.deleted_at = now
         check.image.save(update_fields=["deleted_at"])
@@ -906,8 +1144,24 @@ def _record_delete_failure(check, code, reason, snapshot, stored, now, result: D
     check.claim = ""
     check.updated_at = now
     check.note(now, Status.FAILED, check.last_error, WORKER)
-    check.save(update_fields=["status", "attempts", "last_error", "due_at", "claim", "updated_at", "timeline"])
-    audit.record(WORKER, "image.delete_failed", details={"code": code, "reason": reason, "digest": check.image.digest}, at=now, **_check_target(check))
+    check.save(
+        update_fields=[
+            "status",
+            "attempts",
+            "last_error",
+            "due_at",
+            "claim",
+            "updated_at",
+            "timeline",
+        ]
+    )
+    audit.record(
+        WORKER,
+        "image.delete_failed",
+        details={"code": code, "reason": reason, "digest": check.image.digest},
+        at=now,
+        **_check_target(check),
+    )
     result.failed.append(check.pk)
 
 
@@ -922,7 +1176,9 @@ class SweepResult:
     errors: list[str] = field(default_factory=list)
 
 
-def do_sweep(*, actor: str = WORKER, now: datetime | None = None, dry_run: bool = False) -> SweepResult:
+def do_sweep(
+    *, actor: str = WORKER, now: datetime | None = None, dry_run: bool = False
+) -> SweepResult:
     """Schedule a check for every image of an opted-in repository that no source uses and that
     has no open check (images that never get an event). Schedules nothing when a source failed."""
     now = now or clock.now()
@@ -930,13 +1186,27 @@ def do_sweep(*, actor: str = WORKER, now: datetime | None = None, dry_run: bool 
     result = SweepResult(errors=snapshot.errors)
     if not snapshot.complete:
         return result
-    open_images = set(DeletionCheck.objects.filter(status__in=DeletionCheck.OPEN).values_list("image_id", flat=True))
+    open_images = set(
+        DeletionCheck.objects.filter(status__in=DeletionCheck.OPEN).values_list(
+            "image_id", flat=True
+        )
+    )
     used: dict[int, list[dict]] = {}
     create: list[DeletionCheck] = []
-    for repository in Repository.objects.filter(opted_in=True, deleted_at__isnull=True).select_related("account"):
+    for repository in Repository.objects.filter(
+        opted_in=True, deleted_at__isnull=True
+    ).select_related("account"):
         images = list(Image.objects.present().filter(repository=repository))
         infos = [
-            aws.ImageInfo(i.digest, i.tags, i.pushed_at, i.size_bytes, i.media_type, i.child_digests, i.last_pulled_at)
+            aws.ImageInfo(
+                i.digest,
+                i.tags,
+                i.pushed_at,
+                i.size_bytes,
+                i.media_type,
+                i.child_digests,
+                i.last_pulled_at,
+            )
             for i in images
         ]
         state = usage.RepositoryState.build(True, infos)
@@ -946,7 +1216,10 @@ def do_sweep(*, actor: str = WORKER, now: datetime | None = None, dry_run: bool 
                 continue
             if rules.kept_by_rule(image.digest, repository, state, protected):
                 continue
-            if any(rules.kept_by_rule(parent, repository, state, protected) for parent in state.parents.get(image.digest, ())):
+            if any(
+                rules.kept_by_rule(parent, repository, state, protected)
+                for parent in state.parents.get(image.digest, ())
+            ):
                 continue
             references = usage.references_to_image(snapshot, repository.key, state, image.digest)
             for parent in state.parents.get(image.digest, ()):
@@ -958,9 +1231,16 @@ def do_sweep(*, actor: str = WORKER, now: datetime | None = None, dry_run: bool 
             result.bytes += image.size_bytes
             due = now + repository.effective_grace
             check = DeletionCheck(
-                image=image, trigger=DeletionCheck.Trigger.SWEEP, trigger_ref=f"sweep {now:%Y-%m-%d %H:%M}", due_at=due, created_at=now, updated_at=now
+                image=image,
+                trigger=DeletionCheck.Trigger.SWEEP,
+                trigger_ref=f"sweep {now:%Y-%m-%d %H:%M}",
+                due_at=due,
+                created_at=now,
+                updated_at=now,
             )
-            check.note(now, Status.SCHEDULED, f"no source uses it; due {due:%Y-%m-%d %H:%M:%S}", actor)
+            check.note(
+                now, Status.SCHEDULED, f"no source uses it; due {due:%Y-%m-%d %H:%M:%S}", actor
+            )
             create.append(check)
     result.in_use = len(used)
     if dry_run:

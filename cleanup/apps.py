@@ -10,7 +10,9 @@ class CleanupConfig(AppConfig):
         from console import schedules
         from webhooks import registry
 
-        registry.register(registry.TASK_DEFINITION_DEREGISTERED, handlers.on_task_definition_deregistered)
+        registry.register(
+            registry.TASK_DEFINITION_DEREGISTERED, handlers.on_task_definition_deregistered
+        )
         registry.register(registry.CONFIG_ITEM_CHANGE, handlers.on_config_item_change)
         schedules.register("cleanup.sync", "cleanup.tasks.sync_inventory", minutes=60)
         schedules.register("cleanup.run-due", "cleanup.tasks.run_due_checks", minutes=1)

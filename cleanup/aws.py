@@ -116,7 +116,11 @@ def repository_tags(account: AwsAccount, region: str, arn: str) -> dict[str, str
     """The repository's tags now, or None when the repository no longer exists."""
     try:
         with _errors(account):
-            tags = _client(account, region, "ecr").list_tags_for_resource(resourceArn=arn).get("tags", [])
+            tags = (
+                _client(account, region, "ecr")
+                .list_tags_for_resource(resourceArn=arn)
+                .get("tags", [])
+            )
     except CleanupAwsError as exc:
         if _is_not_found(exc) or "not found" in str(exc).lower():
             return None
@@ -126,7 +130,9 @@ def repository_tags(account: AwsAccount, region: str, arn: str) -> dict[str, str
 
 def set_repository_tag(account: AwsAccount, region: str, arn: str, key: str, value: str) -> None:
     with _errors(account):
-        _client(account, region, "ecr").tag_resource(resourceArn=arn, tags=[{"Key": key, "Value": value}])
+        _client(account, region, "ecr").tag_resource(
+            resourceArn=arn, tags=[{"Key": key, "Value": value}]
+        )
 
 
 def remove_repository_tag(account: AwsAccount, region: str, arn: str, key: str) -> None:
@@ -183,7 +189,9 @@ def _is_index(media_type: str) -> bool:
     return media_type in INDEX_MEDIA_TYPES
 
 
-def _index_children(account: AwsAccount, ecr: Any, repository: str, digests: list[str]) -> dict[str, list[str]]:
+def _index_children(
+    account: AwsAccount, ecr: Any, repository: str, digests: list[str]
+) -> dict[str, list[str]]:
     from cleanup.models import INDEX_MEDIA_TYPES
 
     children: dict[str, list[str]] = {}
@@ -205,10 +213,14 @@ def _index_children(account: AwsAccount, ecr: Any, repository: str, digests: lis
     return children
 
 
-def batch_delete_images(account: AwsAccount, region: str, repository: str, digests: list[str]) -> DeleteOutcome:
+def batch_delete_images(
+    account: AwsAccount, region: str, repository: str, digests: list[str]
+) -> DeleteOutcome:
     """One ``BatchDeleteImage`` call, by digest only. Per-image problems come back as failures."""
     if len(digests) > MAX_DELETE_BATCH:
-        raise ValueError(f"BatchDeleteImage takes at most {MAX_DELETE_BATCH} ids, got {len(digests)}")
+        raise ValueError(
+            f"BatchDeleteImage takes at most {MAX_DELETE_BATCH} ids, got {len(digests)}"
+        )
     with _errors(account):
         answer = _client(account, region, "ecr").batch_delete_image(
             repositoryName=repository, imageIds=[{"imageDigest": digest} for digest in digests]
@@ -239,11 +251,15 @@ def list_active_task_definitions(account: AwsAccount, region: str) -> list[str]:
     return arns
 
 
-def describe_task_definition(account: AwsAccount, region: str, task_definition: str) -> tuple[str, list[str]] | None:
+def describe_task_definition(
+    account: AwsAccount, region: str, task_definition: str
+) -> tuple[str, list[str]] | None:
     """(ARN, container images) of a revision, ACTIVE or INACTIVE; None when it does not exist."""
     try:
         with _errors(account):
-            answer = _client(account, region, "ecs").describe_task_definition(taskDefinition=task_definition)
+            answer = _client(account, region, "ecs").describe_task_definition(
+                taskDefinition=task_definition
+            )
     except CleanupAwsError as exc:
         if exc.code in {"ClientException", "InvalidParameterException"}:
             return None
@@ -267,7 +283,9 @@ def list_services(account: AwsAccount, region: str) -> list[ServiceInfo]:
     with _errors(account):
         for cluster in _clusters(account, ecs):
             arns: list[str] = []
-            for page in ecs.get_paginator("list_services").paginate(cluster=cluster, maxResults=100):
+            for page in ecs.get_paginator("list_services").paginate(
+                cluster=cluster, maxResults=100
+            ):
                 arns.extend(page["serviceArns"])
             for start in range(0, len(arns), 10):
                 answer = ecs.describe_services(cluster=cluster, services=arns[start : start + 10])
@@ -291,7 +309,9 @@ def list_running_tasks(account: AwsAccount, region: str) -> list[TaskInfo]:
     with _errors(account):
         for cluster in _clusters(account, ecs):
             arns: list[str] = []
-            for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus="RUNNING"):
+            for page in ecs.get_paginator("list_tasks").paginate(
+                cluster=cluster, desiredStatus="RUNNING"
+            ):
                 arns.extend(page["taskArns"])
             for start in range(0, len(arns), 100):
                 answer = ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100])
@@ -302,7 +322,8 @@ def list_running_tasks(account: AwsAccount, region: str) -> list[TaskInfo]:
                             task_arn=task["taskArn"],
                             task_definition_arn=task.get("taskDefinitionArn", ""),
                             containers=[
-                                (c.get("image", ""), c.get("imageDigest", "")) for c in task.get("containers", [])
+                                (c.get("image", ""), c.get("imageDigest", ""))
+                                for c in task.get("containers", [])
                             ],
                         )
                     )
@@ -332,18 +353,24 @@ def list_image_functions(account: AwsAccount, region: str) -> list[FunctionSumma
 def function_image(account: AwsAccount, region: str, name: str) -> FunctionImage | None:
     try:
         with _errors(account):
-            code = _client(account, region, "lambda").get_function(FunctionName=name).get("Code", {})
+            code = (
+                _client(account, region, "lambda").get_function(FunctionName=name).get("Code", {})
+            )
     except CleanupAwsError as exc:
         if exc.code == "ResourceNotFoundException":
             return None
         raise
-    return FunctionImage(image_uri=code.get("ImageUri", ""), resolved_uri=code.get("ResolvedImageUri", ""))
+    return FunctionImage(
+        image_uri=code.get("ImageUri", ""), resolved_uri=code.get("ResolvedImageUri", "")
+    )
 
 
 # AWS Config -------------------------------------------------------------------------------------
 
 
-def select_aggregate(account: AwsAccount, region: str, aggregator: str, expression: str) -> list[dict[str, Any]]:
+def select_aggregate(
+    account: AwsAccount, region: str, aggregator: str, expression: str
+) -> list[dict[str, Any]]:
     """Every result of an advanced query on the aggregator (results are JSON strings)."""
     config = _client(account, region, "config")
     results: list[dict[str, Any]] = []

@@ -8,7 +8,10 @@ from cleanup.models import RegistrySettings, Repository
 
 class PolicyForm(forms.ModelForm):
     grace_hours = forms.IntegerField(
-        label="Grace period (hours)", required=False, min_value=0, help_text="Empty: the console's default."
+        label="Grace period (hours)",
+        required=False,
+        min_value=0,
+        help_text="Empty: the console's default.",
     )
     require_approval = forms.TypedChoiceField(
         label="Approval",

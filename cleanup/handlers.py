@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from cleanup import actions
 from webhooks import registry
 
-from cleanup import actions
 
-
-def _container_images(definition: dict[str, Any], key: str = "containerDefinitions", image: str = "image") -> list[str]:
+def _container_images(
+    definition: dict[str, Any], key: str = "containerDefinitions", image: str = "image"
+) -> list[str]:
     return [c[image] for c in definition.get(key) or [] if isinstance(c, dict) and c.get(image)]
 
 
@@ -31,7 +32,11 @@ def on_task_definition_deregistered(event) -> str:
         definitions.append((arn, _container_images(definition)))
     if not definitions:
         # The event did not carry the revision: describe it (INACTIVE revisions stay describable).
-        names = [request["taskDefinition"]] if request.get("taskDefinition") else list(request.get("taskDefinitions") or [])
+        names = (
+            [request["taskDefinition"]]
+            if request.get("taskDefinition")
+            else list(request.get("taskDefinitions") or [])
+        )
         definitions = [(name, None) for name in names]
     if not definitions:
         raise registry.Ignored("the event names no task definition")
@@ -47,10 +52,15 @@ def on_config_item_change(event) -> str:
     detail = event.payload.get("detail") or {}
     item = detail.get("configurationItem") or {}
     if item.get("resourceType") != "AWS::ECS::TaskDefinition":
-        raise registry.Ignored(f"a {item.get('resourceType', 'unknown')} change does not concern image cleanup")
+        raise registry.Ignored(
+            f"a {item.get('resourceType', 'unknown')} change does not concern image cleanup"
+        )
     configuration = item.get("configuration") or {}
     status = str(configuration.get("Status") or configuration.get("status") or "").upper()
-    deleted = item.get("configurationItemStatus") in {"ResourceDeleted", "ResourceDeletedNotRecorded"}
+    deleted = item.get("configurationItemStatus") in {
+        "ResourceDeleted",
+        "ResourceDeletedNotRecorded",
+    }
     if status != "INACTIVE" and not deleted:
         raise registry.Ignored(f"task definition status {status or 'unknown'} is not INACTIVE")
     arn = configuration.get("TaskDefinitionArn") or item.get("ARN") or item.get("resourceId", "")

@@ -20,7 +20,9 @@ INDEX_MEDIA_TYPES = {
 class RegistrySettings(models.Model):
     """Cleanup settings of one registry account (edited by admins)."""
 
-    account = models.OneToOneField(AwsAccount, on_delete=models.CASCADE, related_name="cleanup_settings")
+    account = models.OneToOneField(
+        AwsAccount, on_delete=models.CASCADE, related_name="cleanup_settings"
+    )
     config_aggregator_name = models.CharField(
         "AWS Config aggregator",
         max_length=256,
@@ -45,11 +47,19 @@ class Repository(models.Model):
     tag_mutability = models.CharField(max_length=32, default="MUTABLE")
     replication = models.JSONField(default=list, blank=True, help_text="Replication destinations.")
     opted_in = models.BooleanField(default=False, help_text="Mirrors the opt-in tag in ECR.")
-    grace_period = models.DurationField(null=True, blank=True, help_text="Empty: CLEANUP_GRACE_PERIOD.")
-    require_approval = models.BooleanField(null=True, blank=True, help_text="Empty: CLEANUP_REQUIRE_APPROVAL.")
-    keep_newest = models.PositiveIntegerField(default=0, help_text="Always keep the newest N images.")
+    grace_period = models.DurationField(
+        null=True, blank=True, help_text="Empty: CLEANUP_GRACE_PERIOD."
+    )
+    require_approval = models.BooleanField(
+        null=True, blank=True, help_text="Empty: CLEANUP_REQUIRE_APPROVAL."
+    )
+    keep_newest = models.PositiveIntegerField(
+        default=0, help_text="Always keep the newest N images."
+    )
     keep_tag_pattern = models.CharField(
-        max_length=200, blank=True, help_text="Keep images with a tag matching this regular expression."
+        max_length=200,
+        blank=True,
+        help_text="Keep images with a tag matching this regular expression.",
     )
     bytes_reclaimed = models.BigIntegerField(default=0)
     last_synced_at = models.DateTimeField(null=True, blank=True)
@@ -58,7 +68,9 @@ class Repository(models.Model):
     class Meta:
         ordering = ["name", "region"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "region", "name"], name="cleanup_repository_unique")
+            models.UniqueConstraint(
+                fields=["account", "region", "name"], name="cleanup_repository_unique"
+            )
         ]
         permissions = [
             ("optin_repository", "Can opt a repository in or out of cleanup"),
@@ -102,9 +114,13 @@ class Image(models.Model):
     pushed_at = models.DateTimeField(null=True, blank=True)
     size_bytes = models.BigIntegerField(default=0)
     media_type = models.CharField(max_length=120, blank=True)
-    child_digests = models.JSONField(default=list, blank=True, help_text="Manifests of an image index.")
+    child_digests = models.JSONField(
+        default=list, blank=True, help_text="Manifests of an image index."
+    )
     last_pulled_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True, help_text="Last time a source used it.")
+    last_used_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last time a source used it."
+    )
     usage = models.JSONField(default=list, blank=True, help_text="Where it was last seen in use.")
     protected = models.BooleanField(default=False)
     protected_by = models.CharField(max_length=150, blank=True)
@@ -117,7 +133,9 @@ class Image(models.Model):
 
     class Meta:
         ordering = ["-pushed_at", "digest"]
-        constraints = [models.UniqueConstraint(fields=["repository", "digest"], name="cleanup_image_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "digest"], name="cleanup_image_unique")
+        ]
         permissions = [("protect_image", "Can protect an image from deletion")]
 
     def __str__(self) -> str:
@@ -189,7 +207,9 @@ class DeletionCheck(models.Model):
         ordering = ["-updated_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["image"], condition=Q(status__in=OPEN_STATUSES), name="cleanup_one_open_check_per_image"
+                fields=["image"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="cleanup_one_open_check_per_image",
             )
         ]
         indexes = [models.Index(fields=["status", "due_at"], name="cleanup_check_due_idx")]
@@ -204,7 +224,10 @@ class DeletionCheck(models.Model):
 
     def note(self, at: datetime, status: str, text: str = "", actor: str = "") -> None:
         """Append to the timeline (saved by the caller with ``timeline`` in update_fields)."""
-        self.timeline = [*self.timeline, {"at": at.isoformat(), "status": status, "text": text, "actor": actor}]
+        self.timeline = [
+            *self.timeline,
+            {"at": at.isoformat(), "status": status, "text": text, "actor": actor},
+        ]
 
 
 class UsageSnapshot(models.Model):
@@ -213,7 +236,9 @@ class UsageSnapshot(models.Model):
     taken_at = models.DateTimeField(db_index=True)
     purpose = models.CharField(max_length=20)  # decide, delete, sweep
     complete = models.BooleanField()
-    sources = models.JSONField(default=list, help_text="Per source, account and region: answered or error.")
+    sources = models.JSONField(
+        default=list, help_text="Per source, account and region: answered or error."
+    )
     reference_count = models.PositiveIntegerField(default=0)
 
     class Meta:

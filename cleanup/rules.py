@@ -31,7 +31,9 @@ class Verdict:
     retry_at: datetime | None = None
 
 
-def kept_by_rule(image_digest: str, repository: Repository, state: RepositoryState, protected: set[str]) -> str:
+def kept_by_rule(
+    image_digest: str, repository: Repository, state: RepositoryState, protected: set[str]
+) -> str:
     """Why the operator's rules keep this digest (protected, keep pattern, newest N), or ''."""
     if image_digest in protected:
         return "protected by an operator"
@@ -89,5 +91,9 @@ def judge(
     pulled = state.images[image.digest].last_pulled_at
     last_use = max([t for t in (image.last_use(), pulled) if t is not None], default=None)
     if last_use is not None and last_use > now - grace:
-        return Verdict(TOO_RECENT, f"last used {last_use:%Y-%m-%d %H:%M}, within the grace period", retry_at=last_use + grace)
+        return Verdict(
+            TOO_RECENT,
+            f"last used {last_use:%Y-%m-%d %H:%M}, within the grace period",
+            retry_at=last_use + grace,
+        )
     return Verdict(UNUSED, "no source references it and every source answered")

@@ -10,7 +10,9 @@ def sync_inventory() -> str:
 
 def run_due_checks() -> str:
     result = actions.do_run_due_checks()
-    return ", ".join(f"{status}: {count}" for status, count in result.decided.items()) or "nothing due"
+    return (
+        ", ".join(f"{status}: {count}" for status, count in result.decided.items()) or "nothing due"
+    )
 
 
 def sweep() -> str:

@@ -8,7 +8,9 @@ urlpatterns = [
     path("repositories/<int:pk>/", views.repository_detail, name="repository"),
     path("repositories/<int:pk>/opt-in/", views.repository_opt_in, name="repository-opt-in"),
     path("repositories/<int:pk>/policy/", views.repository_policy, name="repository-policy"),
-    path("repositories/registry/<str:account_id>/", views.registry_settings, name="registry-settings"),
+    path(
+        "repositories/registry/<str:account_id>/", views.registry_settings, name="registry-settings"
+    ),
     path("repositories/images/<int:pk>/protect/", views.image_protect, name="image-protect"),
     path("repositories/images/<int:pk>/unprotect/", views.image_unprotect, name="image-unprotect"),
     path("repositories/images/<int:pk>/check/", views.image_check, name="image-check"),

@@ -54,7 +54,9 @@ def parse_image(uri: str) -> ImageRef | None:
     tag, digest = match.group("tag"), match.group("digest")
     if tag is None and digest is None:
         tag = "latest"
-    return ImageRef(match.group("account"), match.group("region"), match.group("repository"), tag, digest)
+    return ImageRef(
+        match.group("account"), match.group("region"), match.group("repository"), tag, digest
+    )
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,9 @@ class SourceAnswer:
 class Snapshot:
     taken_at: datetime
     answers: list[SourceAnswer] = field(default_factory=list)
-    by_repository: dict[tuple[str, str, str], list[Reference]] = field(default_factory=lambda: defaultdict(list))
+    by_repository: dict[tuple[str, str, str], list[Reference]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
     @property
     def complete(self) -> bool:
@@ -98,7 +102,9 @@ class Snapshot:
 
     @property
     def errors(self) -> list[str]:
-        return [f"{a.source} {a.account_id}/{a.region}: {a.error}" for a in self.answers if not a.ok]
+        return [
+            f"{a.source} {a.account_id}/{a.region}: {a.error}" for a in self.answers if not a.ok
+        ]
 
     _by_digest: dict[tuple, list[Reference]] = field(default_factory=lambda: defaultdict(list))
     _by_tag: dict[tuple, list[Reference]] = field(default_factory=lambda: defaultdict(list))
@@ -110,7 +116,9 @@ class Snapshot:
         else:
             self._by_tag[(*reference.repository, reference.tag)].append(reference)
 
-    def references_to(self, key: tuple[str, str, str], digests: set[str], tags: set[str]) -> list[Reference]:
+    def references_to(
+        self, key: tuple[str, str, str], digests: set[str], tags: set[str]
+    ) -> list[Reference]:
         """References by digest to any of ``digests``, and by tag to any of ``tags`` (the tags
         that point at those digests now)."""
         found: list[Reference] = []
@@ -139,12 +147,16 @@ def clear_caches(*, database: bool = False) -> None:
         TaskDefinitionImages.objects.all().delete()
 
 
-def task_definition_images(account: AwsAccount, region: str, arns: Iterable[str], now: datetime) -> dict[str, list[str]]:
+def task_definition_images(
+    account: AwsAccount, region: str, arns: Iterable[str], now: datetime
+) -> dict[str, list[str]]:
     """Container images by task definition ARN: the process cache, then the shared table, then
     ``DescribeTaskDefinition`` for what nobody has seen yet (revisions never change)."""
     wanted = set(arns)
     with _lock:
-        found = {arn: _task_definition_images[arn] for arn in wanted if arn in _task_definition_images}
+        found = {
+            arn: _task_definition_images[arn] for arn in wanted if arn in _task_definition_images
+        }
     missing = sorted(wanted - found.keys())
     for start in range(0, len(missing), 500):
         for row in TaskDefinitionImages.objects.filter(arn__in=missing[start : start + 500]):
@@ -163,7 +175,9 @@ def task_definition_images(account: AwsAccount, region: str, arns: Iterable[str]
     return found
 
 
-def _function_image(account: AwsAccount, region: str, function: aws.FunctionSummary) -> aws.FunctionImage | None:
+def _function_image(
+    account: AwsAccount, region: str, function: aws.FunctionSummary
+) -> aws.FunctionImage | None:
     key = (function.arn, function.code_sha256, function.last_modified)
     with _lock:
         if key in _function_images:
@@ -181,7 +195,9 @@ def _family_revision(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
 
-def _reference(source, account, region, where, image, *, digest: str | None = None) -> Reference | None:
+def _reference(
+    source, account, region, where, image, *, digest: str | None = None
+) -> Reference | None:
     ref = parse_image(image)
     if ref is None:
         return None
@@ -203,7 +219,15 @@ def _task_definitions_source(account, region, now) -> list[Reference]:
     refs = []
     for arn in arns:
         for image in images.get(arn, []):
-            refs.append(_reference(SOURCE_TASK_DEFINITIONS, account, region, f"task definition {_family_revision(arn)}", image))
+            refs.append(
+                _reference(
+                    SOURCE_TASK_DEFINITIONS,
+                    account,
+                    region,
+                    f"task definition {_family_revision(arn)}",
+                    image,
+                )
+            )
     return refs
 
 
@@ -226,7 +250,9 @@ def _tasks_source(account, region, now) -> list[Reference]:
         where = f"task {task.cluster}/{task.task_arn.rsplit('/', 1)[-1]} ({_family_revision(task.task_definition_arn)})"
         for image, digest in task.containers:
             # ECS pinned the digest when the task started: a tag that moved since must not count.
-            refs.append(_reference(SOURCE_TASKS, account, region, where, image, digest=digest or None))
+            refs.append(
+                _reference(SOURCE_TASKS, account, region, where, image, digest=digest or None)
+            )
     return refs
 
 
@@ -240,10 +266,16 @@ def _lambda_source(account, region, now) -> list[Reference]:
         refs.append(_reference(SOURCE_LAMBDA, account, region, where, image.image_uri))
         resolved = parse_image(image.resolved_uri)
         digest = resolved.digest if resolved else None
-        if not digest and function.code_sha256 and re.fullmatch(r"[0-9a-f]{64}", function.code_sha256):
+        if (
+            not digest
+            and function.code_sha256
+            and re.fullmatch(r"[0-9a-f]{64}", function.code_sha256)
+        ):
             digest = f"sha256:{function.code_sha256}"
         if digest:
-            refs.append(_reference(SOURCE_LAMBDA, account, region, where, image.image_uri, digest=digest))
+            refs.append(
+                _reference(SOURCE_LAMBDA, account, region, where, image.image_uri, digest=digest)
+            )
     return refs
 
 
@@ -275,7 +307,9 @@ def config_expressions(uris: list[str]) -> list[str]:
     return expressions
 
 
-def _config_source(account: AwsAccount, region: str, aggregator: str, uris: list[str]) -> list[Reference]:
+def _config_source(
+    account: AwsAccount, region: str, aggregator: str, uris: list[str]
+) -> list[Reference]:
     refs = []
     for expression in config_expressions(uris):
         for row in aws.select_aggregate(account, region, aggregator, expression):
@@ -303,10 +337,20 @@ def take_snapshot(
     for account in accounts:
         for region in account.regions:
             for name, source in ACCOUNT_SOURCES:
-                _ask(snapshot, name, account, region, lambda s=source, a=account, r=region: s(a, r, now))
+                _ask(
+                    snapshot,
+                    name,
+                    account,
+                    region,
+                    lambda s=source, a=account, r=region: s(a, r, now),
+                )
     if config_uris:
-        configured = RegistrySettings.objects.select_related("account").exclude(config_aggregator_name="")
-        for registry in configured.filter(account__account_id__in=list(config_uris), account__enabled=True):
+        configured = RegistrySettings.objects.select_related("account").exclude(
+            config_aggregator_name=""
+        )
+        for registry in configured.filter(
+            account__account_id__in=list(config_uris), account__enabled=True
+        ):
             account = registry.account
             region = registry.config_aggregator_region or account.regions[0]
             uris = config_uris[account.account_id]
@@ -315,7 +359,9 @@ def take_snapshot(
                 SOURCE_CONFIG,
                 account,
                 region,
-                lambda a=account, r=region, n=registry.config_aggregator_name, u=uris: _config_source(a, r, n, u),
+                lambda a=account, r=region, n=registry.config_aggregator_name, u=uris: (
+                    _config_source(a, r, n, u)
+                ),
             )
     return snapshot
 
@@ -324,7 +370,7 @@ def _ask(snapshot: Snapshot, name: str, account: AwsAccount, region: str, call) 
     answer = SourceAnswer(source=name, account_id=account.account_id, region=region)
     try:
         references = [ref for ref in call() if ref is not None]
-    except Exception as exc:  # noqa: BLE001  (any failure makes the snapshot incomplete: fail closed)
+    except Exception as exc:  # any failure at all makes the snapshot incomplete: fail closed
         answer.ok = False
         answer.error = str(exc) or type(exc).__name__
     else:
@@ -375,7 +421,9 @@ class RepositoryState:
         return self._newest[count]
 
 
-def references_to_image(snapshot: Snapshot, key: tuple[str, str, str], state: RepositoryState, digest: str) -> list[Reference]:
+def references_to_image(
+    snapshot: Snapshot, key: tuple[str, str, str], state: RepositoryState, digest: str
+) -> list[Reference]:
     """References to the digest, to any tag that points at it now, and for an image index to any
     of its children (an index is in use when it or any child is referenced)."""
     digests = {digest}

@@ -45,7 +45,11 @@ def repository_list(request: HtmxRequest) -> HttpResponse:
     for repository in repositories:
         repository.reclaimable = reclaimable.get(repository.pk, 0)
     registries = AwsAccount.objects.registries()
-    return render(request, "cleanup/repositories.html", {"repositories": repositories, "registries": registries})
+    return render(
+        request,
+        "cleanup/repositories.html",
+        {"repositories": repositories, "registries": registries},
+    )
 
 
 @require_GET
@@ -59,7 +63,9 @@ def repository_detail(request: HtmxRequest, pk: int) -> HttpResponse:
         images = images.present()
     open_checks = {
         check.image_id: check
-        for check in DeletionCheck.objects.filter(image__repository=repository, status__in=DeletionCheck.OPEN)
+        for check in DeletionCheck.objects.filter(
+            image__repository=repository, status__in=DeletionCheck.OPEN
+        )
     }
     images = list(images[:1000])
     for image in images:
@@ -106,7 +112,9 @@ def repository_policy(request: HtmxRequest, pk: int) -> HttpResponse:
 @permission_required("cleanup.change_registrysettings", raise_exception=True)
 def registry_settings(request: HtmxRequest, account_id: str) -> HttpResponse:
     account = get_object_or_404(AwsAccount, account_id=account_id, is_registry=True)
-    row = RegistrySettings.objects.filter(account=account).first() or RegistrySettings(account=account)
+    row = RegistrySettings.objects.filter(account=account).first() or RegistrySettings(
+        account=account
+    )
     form = RegistrySettingsForm(request.POST or None, instance=row)
     if request.method == "POST" and form.is_valid():
         actions.do_save_registry_settings(account, actor=actor_of(request), **form.cleaned_data)
@@ -139,7 +147,9 @@ def image_unprotect(request: HtmxRequest, pk: int) -> HttpResponse:
 def image_check(request: HtmxRequest, pk: int) -> HttpResponse:
     image = get_object_or_404(Image.objects.present().select_related("repository__account"), pk=pk)
     check = actions.do_request_check(image, actor=actor_of(request))
-    messages.success(request, f"Check {check.pk} scheduled now; the worker decides it within a minute.")
+    messages.success(
+        request, f"Check {check.pk} scheduled now; the worker decides it within a minute."
+    )
     return redirect("cleanup:check", pk=check.pk)
 
 
@@ -160,7 +170,9 @@ def deletion_queue(request: HtmxRequest) -> HttpResponse:
         status_filter = "awaiting_approval"
     checks = list(_queue(status_filter)[:QUEUE_LIMIT])
     counts = dict(
-        DeletionCheck.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n")
+        DeletionCheck.objects.values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
     )
     filters = [
         (key, label, sum(counts.get(status, 0) for status in statuses))
@@ -185,10 +197,14 @@ def _after_queue_action(request: HtmxRequest, ids: list[int], message: str) -> H
         if status_filter not in QUEUE_FILTERS:
             status_filter = "awaiting_approval"
         shown = {check.pk: check for check in _queue(status_filter)[:QUEUE_LIMIT]}
-        for check in DeletionCheck.objects.filter(pk__in=ids).select_related("image__repository__account"):
+        for check in DeletionCheck.objects.filter(pk__in=ids).select_related(
+            "image__repository__account"
+        ):
             shown[check.pk] = check
         checks = sorted(shown.values(), key=lambda check: -check.pk)
-        response = render(request, "cleanup/deletions.html#rows", {"checks": checks, "message": message})
+        response = render(
+            request, "cleanup/deletions.html#rows", {"checks": checks, "message": message}
+        )
         return response
     messages.success(request, message)
     return redirect(f"/deletions/?status={request.POST.get('status', 'awaiting_approval')}")
@@ -199,7 +215,9 @@ def _after_queue_action(request: HtmxRequest, ids: list[int], message: str) -> H
 def checks_approve(request: HtmxRequest) -> HttpResponse:
     ids = _selected(request)
     approved = actions.do_approve_checks(ids, actor=actor_of(request))
-    return _after_queue_action(request, ids, f"Approved {len(approved)} of {len(ids)} selected checks.")
+    return _after_queue_action(
+        request, ids, f"Approved {len(approved)} of {len(ids)} selected checks."
+    )
 
 
 @require_POST
@@ -212,7 +230,9 @@ def checks_reject(request: HtmxRequest) -> HttpResponse:
             return HttpResponse("A rejection needs a reason.", status=422)
         messages.error(request, "A rejection needs a reason.")
         return redirect("cleanup:deletions")
-    rejected = actions.do_reject_checks(ids, actor=actor_of(request), reason=form.cleaned_data["reason"])
+    rejected = actions.do_reject_checks(
+        ids, actor=actor_of(request), reason=form.cleaned_data["reason"]
+    )
     return _after_queue_action(request, ids, f"Rejected {len(rejected)} checks.")
 
 
@@ -220,7 +240,9 @@ def checks_reject(request: HtmxRequest) -> HttpResponse:
 @permission_required("cleanup.protect_image", raise_exception=True)
 def checks_protect(request: HtmxRequest) -> HttpResponse:
     ids = _selected(request)
-    images = list(Image.objects.filter(checks__pk__in=ids).select_related("repository__account").distinct())
+    images = list(
+        Image.objects.filter(checks__pk__in=ids).select_related("repository__account").distinct()
+    )
     reason = request.POST.get("reason", "").strip() or "kept by an operator"
     count = actions.do_protect_images(images, actor=actor_of(request), reason=reason)
     return _after_queue_action(request, ids, f"Protected {count} images.")

@@ -5,144 +5,325 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0002_roles'),
+        ("accounts", "0002_roles"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TaskDefinitionImages',
+            name="TaskDefinitionImages",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('arn', models.CharField(max_length=400, unique=True)),
-                ('images', models.JSONField(default=list)),
-                ('fetched_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("arn", models.CharField(max_length=400, unique=True)),
+                ("images", models.JSONField(default=list)),
+                ("fetched_at", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='UsageSnapshot',
+            name="UsageSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('taken_at', models.DateTimeField(db_index=True)),
-                ('purpose', models.CharField(max_length=20)),
-                ('complete', models.BooleanField()),
-                ('sources', models.JSONField(default=list, help_text='Per source, account and region: answered or error.')),
-                ('reference_count', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("taken_at", models.DateTimeField(db_index=True)),
+                ("purpose", models.CharField(max_length=20)),
+                ("complete", models.BooleanField()),
+                (
+                    "sources",
+                    models.JSONField(
+                        default=list, help_text="Per source, account and region: answered or error."
+                    ),
+                ),
+                ("reference_count", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'ordering': ['-taken_at'],
+                "ordering": ["-taken_at"],
             },
         ),
         migrations.CreateModel(
-            name='RegistrySettings',
+            name="RegistrySettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('config_aggregator_name', models.CharField(blank=True, help_text='Name of an aggregator in this account to ask as an extra usage source; empty: none.', max_length=256, verbose_name='AWS Config aggregator')),
-                ('config_aggregator_region', models.CharField(blank=True, max_length=32)),
-                ('account', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='cleanup_settings', to='accounts.awsaccount')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "config_aggregator_name",
+                    models.CharField(
+                        blank=True,
+                        help_text="Name of an aggregator in this account to ask as an extra usage source; empty: none.",
+                        max_length=256,
+                        verbose_name="AWS Config aggregator",
+                    ),
+                ),
+                ("config_aggregator_region", models.CharField(blank=True, max_length=32)),
+                (
+                    "account",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="cleanup_settings",
+                        to="accounts.awsaccount",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'registry settings',
+                "verbose_name_plural": "registry settings",
             },
         ),
         migrations.CreateModel(
-            name='Repository',
+            name="Repository",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('region', models.CharField(max_length=32)),
-                ('name', models.CharField(max_length=256)),
-                ('arn', models.CharField(max_length=400, verbose_name='ARN')),
-                ('uri', models.CharField(max_length=400, verbose_name='URI')),
-                ('tag_mutability', models.CharField(default='MUTABLE', max_length=32)),
-                ('replication', models.JSONField(blank=True, default=list, help_text='Replication destinations.')),
-                ('opted_in', models.BooleanField(default=False, help_text='Mirrors the opt-in tag in ECR.')),
-                ('grace_period', models.DurationField(blank=True, help_text='Empty: CLEANUP_GRACE_PERIOD.', null=True)),
-                ('require_approval', models.BooleanField(blank=True, help_text='Empty: CLEANUP_REQUIRE_APPROVAL.', null=True)),
-                ('keep_newest', models.PositiveIntegerField(default=0, help_text='Always keep the newest N images.')),
-                ('keep_tag_pattern', models.CharField(blank=True, help_text='Keep images with a tag matching this regular expression.', max_length=200)),
-                ('bytes_reclaimed', models.BigIntegerField(default=0)),
-                ('last_synced_at', models.DateTimeField(blank=True, null=True)),
-                ('deleted_at', models.DateTimeField(blank=True, help_text='Gone from ECR.', null=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='repositories', to='accounts.awsaccount')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("region", models.CharField(max_length=32)),
+                ("name", models.CharField(max_length=256)),
+                ("arn", models.CharField(max_length=400, verbose_name="ARN")),
+                ("uri", models.CharField(max_length=400, verbose_name="URI")),
+                ("tag_mutability", models.CharField(default="MUTABLE", max_length=32)),
+                (
+                    "replication",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Replication destinations."
+                    ),
+                ),
+                (
+                    "opted_in",
+                    models.BooleanField(default=False, help_text="Mirrors the opt-in tag in ECR."),
+                ),
+                (
+                    "grace_period",
+                    models.DurationField(
+                        blank=True, help_text="Empty: CLEANUP_GRACE_PERIOD.", null=True
+                    ),
+                ),
+                (
+                    "require_approval",
+                    models.BooleanField(
+                        blank=True, help_text="Empty: CLEANUP_REQUIRE_APPROVAL.", null=True
+                    ),
+                ),
+                (
+                    "keep_newest",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Always keep the newest N images."
+                    ),
+                ),
+                (
+                    "keep_tag_pattern",
+                    models.CharField(
+                        blank=True,
+                        help_text="Keep images with a tag matching this regular expression.",
+                        max_length=200,
+                    ),
+                ),
+                ("bytes_reclaimed", models.BigIntegerField(default=0)),
+                ("last_synced_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "deleted_at",
+                    models.DateTimeField(blank=True, help_text="Gone from ECR.", null=True),
+                ),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="repositories",
+                        to="accounts.awsaccount",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'region'],
-                'permissions': [('optin_repository', 'Can opt a repository in or out of cleanup'), ('edit_policy_repository', "Can edit a repository's cleanup policy")],
+                "ordering": ["name", "region"],
+                "permissions": [
+                    ("optin_repository", "Can opt a repository in or out of cleanup"),
+                    ("edit_policy_repository", "Can edit a repository's cleanup policy"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Image',
+            name="Image",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('digest', models.CharField(max_length=80)),
-                ('tags', models.JSONField(blank=True, default=list)),
-                ('pushed_at', models.DateTimeField(blank=True, null=True)),
-                ('size_bytes', models.BigIntegerField(default=0)),
-                ('media_type', models.CharField(blank=True, max_length=120)),
-                ('child_digests', models.JSONField(blank=True, default=list, help_text='Manifests of an image index.')),
-                ('last_pulled_at', models.DateTimeField(blank=True, null=True)),
-                ('last_used_at', models.DateTimeField(blank=True, help_text='Last time a source used it.', null=True)),
-                ('usage', models.JSONField(blank=True, default=list, help_text='Where it was last seen in use.')),
-                ('protected', models.BooleanField(default=False)),
-                ('protected_by', models.CharField(blank=True, max_length=150)),
-                ('protected_reason', models.TextField(blank=True)),
-                ('first_seen_at', models.DateTimeField(blank=True, null=True)),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
-                ('deleted_by_console', models.BooleanField(default=False)),
-                ('repository', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='images', to='cleanup.repository')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("digest", models.CharField(max_length=80)),
+                ("tags", models.JSONField(blank=True, default=list)),
+                ("pushed_at", models.DateTimeField(blank=True, null=True)),
+                ("size_bytes", models.BigIntegerField(default=0)),
+                ("media_type", models.CharField(blank=True, max_length=120)),
+                (
+                    "child_digests",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Manifests of an image index."
+                    ),
+                ),
+                ("last_pulled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "last_used_at",
+                    models.DateTimeField(
+                        blank=True, help_text="Last time a source used it.", null=True
+                    ),
+                ),
+                (
+                    "usage",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Where it was last seen in use."
+                    ),
+                ),
+                ("protected", models.BooleanField(default=False)),
+                ("protected_by", models.CharField(blank=True, max_length=150)),
+                ("protected_reason", models.TextField(blank=True)),
+                ("first_seen_at", models.DateTimeField(blank=True, null=True)),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
+                ("deleted_by_console", models.BooleanField(default=False)),
+                (
+                    "repository",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="images",
+                        to="cleanup.repository",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-pushed_at', 'digest'],
-                'permissions': [('protect_image', 'Can protect an image from deletion')],
+                "ordering": ["-pushed_at", "digest"],
+                "permissions": [("protect_image", "Can protect an image from deletion")],
             },
         ),
         migrations.CreateModel(
-            name='DeletionCheck',
+            name="DeletionCheck",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('scheduled', 'Scheduled'), ('running', 'Running'), ('in_use', 'In use (kept)'), ('awaiting_approval', 'Awaiting approval'), ('approved', 'Approved'), ('deleted', 'Deleted'), ('rejected', 'Rejected (kept)'), ('failed', 'Failed (will retry)'), ('cancelled', 'Cancelled')], default='scheduled', max_length=20)),
-                ('trigger', models.CharField(choices=[('task_definition_inactive', 'Task definition became inactive'), ('sweep', 'Sweep'), ('manual', 'Manual')], max_length=32)),
-                ('trigger_ref', models.CharField(blank=True, max_length=400)),
-                ('due_at', models.DateTimeField()),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('evidence', models.JSONField(blank=True, default=dict)),
-                ('timeline', models.JSONField(blank=True, default=list)),
-                ('decided_by', models.CharField(blank=True, max_length=150)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decision_reason', models.TextField(blank=True)),
-                ('approved_by', models.CharField(blank=True, max_length=150)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('claim', models.CharField(blank=True, help_text='Worker that holds the check.', max_length=40)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('bytes_reclaimed', models.BigIntegerField(default=0)),
-                ('would_delete', models.BooleanField(default=False, help_text='A dry run would have deleted it.')),
-                ('image', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checks', to='cleanup.image')),
-                ('snapshot', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='cleanup.usagesnapshot')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("running", "Running"),
+                            ("in_use", "In use (kept)"),
+                            ("awaiting_approval", "Awaiting approval"),
+                            ("approved", "Approved"),
+                            ("deleted", "Deleted"),
+                            ("rejected", "Rejected (kept)"),
+                            ("failed", "Failed (will retry)"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="scheduled",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("task_definition_inactive", "Task definition became inactive"),
+                            ("sweep", "Sweep"),
+                            ("manual", "Manual"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("trigger_ref", models.CharField(blank=True, max_length=400)),
+                ("due_at", models.DateTimeField()),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                ("evidence", models.JSONField(blank=True, default=dict)),
+                ("timeline", models.JSONField(blank=True, default=list)),
+                ("decided_by", models.CharField(blank=True, max_length=150)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("decision_reason", models.TextField(blank=True)),
+                ("approved_by", models.CharField(blank=True, max_length=150)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                (
+                    "claim",
+                    models.CharField(
+                        blank=True, help_text="Worker that holds the check.", max_length=40
+                    ),
+                ),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("bytes_reclaimed", models.BigIntegerField(default=0)),
+                (
+                    "would_delete",
+                    models.BooleanField(
+                        default=False, help_text="A dry run would have deleted it."
+                    ),
+                ),
+                (
+                    "image",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="checks",
+                        to="cleanup.image",
+                    ),
+                ),
+                (
+                    "snapshot",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="cleanup.usagesnapshot",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at', '-id'],
-                'permissions': [('approve_deletioncheck', 'Can approve, reject or schedule deletion checks')],
+                "ordering": ["-updated_at", "-id"],
+                "permissions": [
+                    ("approve_deletioncheck", "Can approve, reject or schedule deletion checks")
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='repository',
-            constraint=models.UniqueConstraint(fields=('account', 'region', 'name'), name='cleanup_repository_unique'),
+            model_name="repository",
+            constraint=models.UniqueConstraint(
+                fields=("account", "region", "name"), name="cleanup_repository_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='image',
-            constraint=models.UniqueConstraint(fields=('repository', 'digest'), name='cleanup_image_unique'),
+            model_name="image",
+            constraint=models.UniqueConstraint(
+                fields=("repository", "digest"), name="cleanup_image_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='deletioncheck',
-            index=models.Index(fields=['status', 'due_at'], name='cleanup_check_due_idx'),
+            model_name="deletioncheck",
+            index=models.Index(fields=["status", "due_at"], name="cleanup_check_due_idx"),
         ),
         migrations.AddConstraint(
-            model_name='deletioncheck',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['scheduled', 'running', 'awaiting_approval', 'approved', 'failed'])), fields=('image',), name='cleanup_one_open_check_per_image'),
+            model_name="deletioncheck",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        ["scheduled", "running", "awaiting_approval", "approved", "failed"],
+                    )
+                ),
+                fields=("image",),
+                name="cleanup_one_open_check_per_image",
+            ),
         ),
     ]

@@ -37,20 +37,38 @@ class World:
     def repository(self, name: str, *, opted_in: bool = True, mutability: str = "MUTABLE") -> str:
         ecr = self.client(self.registry, "ecr")
         tags = [{"Key": "ecr-cleanup", "Value": "enabled"}] if opted_in else []
-        answer = ecr.create_repository(repositoryName=name, imageTagMutability=mutability, tags=tags)
+        answer = ecr.create_repository(
+            repositoryName=name, imageTagMutability=mutability, tags=tags
+        )
         return answer["repository"]["repositoryArn"]
 
-    def push(self, repo: str, tag: str | None = None, *, manifest: dict | None = None, media_type: str = MANIFEST) -> str:
+    def push(
+        self,
+        repo: str,
+        tag: str | None = None,
+        *,
+        manifest: dict | None = None,
+        media_type: str = MANIFEST,
+    ) -> str:
         self.counter += 1
         manifest = manifest or {
             "schemaVersion": 2,
             "mediaType": media_type,
-            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1000 + self.counter, "digest": f"sha256:{self.counter:064x}"},
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 1000 + self.counter,
+                "digest": f"sha256:{self.counter:064x}",
+            },
             "layers": [],
         }
         body = json.dumps(manifest)
         digest = "sha256:" + hashlib.sha256(body.encode()).hexdigest()
-        params = {"repositoryName": repo, "imageManifest": body, "imageDigest": digest, "imageManifestMediaType": media_type}
+        params = {
+            "repositoryName": repo,
+            "imageManifest": body,
+            "imageDigest": digest,
+            "imageManifestMediaType": media_type,
+        }
         if tag:
             params["imageTag"] = tag
         self.client(self.registry, "ecr").put_image(**params)
@@ -60,20 +78,37 @@ class World:
         manifest = {
             "schemaVersion": 2,
             "mediaType": INDEX,
-            "manifests": [{"mediaType": MANIFEST, "digest": child, "size": 500, "platform": {"architecture": arch, "os": "linux"}} for child, arch in zip(children, ["amd64", "arm64", "s390x"], strict=False)],
+            "manifests": [
+                {
+                    "mediaType": MANIFEST,
+                    "digest": child,
+                    "size": 500,
+                    "platform": {"architecture": arch, "os": "linux"},
+                }
+                for child, arch in zip(children, ["amd64", "arm64", "s390x"], strict=False)
+            ],
         }
         return self.push(repo, tag, manifest=manifest, media_type=INDEX)
 
     def retag(self, repo: str, digest: str, tag: str) -> None:
         ecr = self.client(self.registry, "ecr")
-        image = ecr.batch_get_image(repositoryName=repo, imageIds=[{"imageDigest": digest}])["images"][0]
-        ecr.put_image(repositoryName=repo, imageManifest=image["imageManifest"], imageTag=tag, imageDigest=digest)
+        image = ecr.batch_get_image(repositoryName=repo, imageIds=[{"imageDigest": digest}])[
+            "images"
+        ][0]
+        ecr.put_image(
+            repositoryName=repo,
+            imageManifest=image["imageManifest"],
+            imageTag=tag,
+            imageDigest=digest,
+        )
 
     def register(self, account, family: str, images: list[str]) -> str:
         ecs = self.client(account, "ecs")
         answer = ecs.register_task_definition(
             family=family,
-            containerDefinitions=[{"name": f"c{i}", "image": image, "memory": 128} for i, image in enumerate(images)],
+            containerDefinitions=[
+                {"name": f"c{i}", "image": image, "memory": 128} for i, image in enumerate(images)
+            ],
         )
         return answer["taskDefinition"]["taskDefinitionArn"]
 
@@ -87,7 +122,9 @@ class World:
         if account.account_id not in self.clusters:
             vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
             subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-            group = ec2.create_security_group(GroupName="svc", Description="svc", VpcId=vpc)["GroupId"]
+            group = ec2.create_security_group(GroupName="svc", Description="svc", VpcId=vpc)[
+                "GroupId"
+            ]
             ecs.create_cluster(clusterName="main")
             self.clusters[account.account_id] = (subnet, group)
         subnet, group = self.clusters[account.account_id]
@@ -97,11 +134,15 @@ class World:
             taskDefinition=task_definition,
             desiredCount=0,
             launchType="FARGATE",
-            networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}},
+            networkConfiguration={
+                "awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}
+            },
         )
 
     def ecr_digests(self, repo: str) -> set[str]:
-        images = self.client(self.registry, "ecr").describe_images(repositoryName=repo)["imageDetails"]
+        images = self.client(self.registry, "ecr").describe_images(repositoryName=repo)[
+            "imageDetails"
+        ]
         return {image["imageDigest"] for image in images}
 
 
@@ -148,16 +189,22 @@ def world(aws, make_account, settings):
     usage.clear_caches()
 
 
-def cloudtrail_event(account_id: str, task_definition: dict | None, name: str = "", event_id: str = "e-1") -> dict:
+def cloudtrail_event(
+    account_id: str, task_definition: dict | None, name: str = "", event_id: str = "e-1"
+) -> dict:
     detail = {
         "eventSource": "ecs.amazonaws.com",
         "eventName": "DeregisterTaskDefinition",
         "awsRegion": REGION,
         "recipientAccountId": account_id,
-        "requestParameters": {"taskDefinition": name or (task_definition or {}).get("taskDefinitionArn", "")},
+        "requestParameters": {
+            "taskDefinition": name or (task_definition or {}).get("taskDefinitionArn", "")
+        },
     }
     if task_definition is not None:
-        detail["responseElements"] = {"taskDefinition": json.loads(json.dumps(task_definition, default=str))}
+        detail["responseElements"] = {
+            "taskDefinition": json.loads(json.dumps(task_definition, default=str))
+        }
     return {
         "version": "0",
         "id": event_id,

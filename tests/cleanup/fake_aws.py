@@ -63,7 +63,9 @@ class FakeRepository:
 
 @dataclass
 class FakeRegion:
-    task_definitions: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # arn -> status, images
+    task_definitions: dict[str, tuple[str, list[str]]] = field(
+        default_factory=dict
+    )  # arn -> status, images
     services: list[aws.ServiceInfo] = field(default_factory=list)
     tasks: list[aws.TaskInfo] = field(default_factory=list)
     functions: list[tuple[aws.FunctionSummary, aws.FunctionImage]] = field(default_factory=list)
@@ -82,12 +84,18 @@ class FakeAws:
     def region(self, account_id: str, region: str) -> FakeRegion:
         return self.regions.setdefault((account_id, region), FakeRegion())
 
-    def repository(self, account_id: str, region: str, name: str, *, opted_in: bool = True) -> FakeRepository:
-        repo = FakeRepository(account_id, region, name, {"ecr-cleanup": "enabled"} if opted_in else {})
+    def repository(
+        self, account_id: str, region: str, name: str, *, opted_in: bool = True
+    ) -> FakeRepository:
+        repo = FakeRepository(
+            account_id, region, name, {"ecr-cleanup": "enabled"} if opted_in else {}
+        )
         self.repositories[(account_id, region, name)] = repo
         return repo
 
-    def register(self, account_id: str, region: str, family: str, images: list[str], status: str = "ACTIVE") -> str:
+    def register(
+        self, account_id: str, region: str, family: str, images: list[str], status: str = "ACTIVE"
+    ) -> str:
         tds = self.region(account_id, region).task_definitions
         revision = 1 + sum(1 for arn in tds if f"/{family}:" in arn)
         arn = f"arn:aws:ecs:{region}:{account_id}:task-definition/{family}:{revision}"
@@ -96,7 +104,7 @@ class FakeAws:
 
     def deregister(self, account_id: str, region: str, arn: str) -> list[str]:
         tds = self.region(account_id, region).task_definitions
-        status, images = tds[arn]
+        _, images = tds[arn]
         tds[arn] = ("INACTIVE", images)
         return images
 
@@ -109,7 +117,11 @@ class FakeAws:
 
         def note(image: str, digest: str = "") -> None:
             prefix = repo.uri
-            if not image.startswith(prefix) or image[len(prefix) : len(prefix) + 1] not in (":", "@", ""):
+            if not image.startswith(prefix) or image[len(prefix) : len(prefix) + 1] not in (
+                ":",
+                "@",
+                "",
+            ):
                 return
             rest = image[len(prefix) :]
             if digest:
@@ -136,7 +148,9 @@ class FakeAws:
             for _, function in region.functions:
                 note(function.image_uri)
         used = set(direct)
-        for image in repo.images.values():  # an index is used when a child is, and keeps its children
+        for (
+            image
+        ) in repo.images.values():  # an index is used when a child is, and keeps its children
             if image.children and (image.digest in direct or direct & set(image.children)):
                 used.add(image.digest)
                 used.update(image.children)
@@ -153,11 +167,17 @@ class FakeAws:
         self.calls[operation] += times
         if account.account_id in self.denied:
             raise aws.CleanupAwsError(
-                f"AccessDenied: not authorized to perform {operation}", code="AccessDenied", account_id=account.account_id
+                f"AccessDenied: not authorized to perform {operation}",
+                code="AccessDenied",
+                account_id=account.account_id,
             )
 
     def _repos(self, account, region):
-        return [r for (a, g, _), r in self.repositories.items() if a == account.account_id and g == region]
+        return [
+            r
+            for (a, g, _), r in self.repositories.items()
+            if a == account.account_id and g == region
+        ]
 
     def list_repositories(self, account, region):
         repos = self._repos(account, region)
@@ -187,14 +207,18 @@ class FakeAws:
 
     def describe_images(self, account, region, repository):
         repo = self.repositories.get((account.account_id, region, repository))
-        self._count(account, "DescribeImages", max(1, math.ceil(len(repo.images) / 1000)) if repo else 1)
+        self._count(
+            account, "DescribeImages", max(1, math.ceil(len(repo.images) / 1000)) if repo else 1
+        )
         if repo is None:
             return None
         indexes = sum(1 for image in repo.images.values() if image.children)
         if indexes:
             self._count(account, "BatchGetImage", math.ceil(indexes / 100))
         return [
-            aws.ImageInfo(i.digest, sorted(i.tags), i.pushed_at, i.size, i.media_type, list(i.children), None)
+            aws.ImageInfo(
+                i.digest, sorted(i.tags), i.pushed_at, i.size, i.media_type, list(i.children), None
+            )
             for i in repo.images.values()
         ]
 

@@ -48,7 +48,7 @@ def test_sync_sweep_run_due_approve_and_status(world, django_capture_on_commit_c
 def test_approve_names_checks_that_are_not_awaiting_approval(db):
     with pytest.raises(CommandError, match="not awaiting approval: 42"):
         run("approve", "42")
-    with pytest.raises(CommandError, match="CHECK_ID... or --all"):
+    with pytest.raises(CommandError, match=r"CHECK_ID\.\.\. or --all"):
         run("approve")
 
 
@@ -56,7 +56,9 @@ def test_sweep_refuses_to_schedule_when_a_source_fails(world, monkeypatch):
     from cleanup import aws
 
     def denied(account, region):
-        raise aws.CleanupAwsError("AccessDenied: no", code="AccessDenied", account_id=account.account_id)
+        raise aws.CleanupAwsError(
+            "AccessDenied: no", code="AccessDenied", account_id=account.account_id
+        )
 
     monkeypatch.setattr(aws, "list_services", denied)
     world.repository("web")

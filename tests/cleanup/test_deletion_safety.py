@@ -24,7 +24,9 @@ def approve_everything(now=NOW) -> list[int]:
     actions.do_sync_inventory(now=now)
     actions.do_sweep(now=now)
     actions.do_run_due_checks(now=now)
-    ids = list(DeletionCheck.objects.filter(status="awaiting_approval").values_list("id", flat=True))
+    ids = list(
+        DeletionCheck.objects.filter(status="awaiting_approval").values_list("id", flat=True)
+    )
     actions.do_approve_checks(ids, actor="oscar", now=now)
     return ids
 
@@ -68,7 +70,9 @@ def test_it_keeps_an_image_referenced_by_digest(world, delete_calls):
     assert delete_calls == []
 
 
-def test_it_keeps_an_image_whose_tag_moved_while_a_running_task_still_runs_its_digest(world, monkeypatch):
+def test_it_keeps_an_image_whose_tag_moved_while_a_running_task_still_runs_its_digest(
+    world, monkeypatch
+):
     world.repository("web")
     running = world.push("web", "v1")
     world.retag("web", running, "build-41")
@@ -79,13 +83,23 @@ def test_it_keeps_an_image_whose_tag_moved_while_a_running_task_still_runs_its_d
 
     def tasks(account, region):
         if account.account_id == PROD:
-            return [cleanup_aws.TaskInfo("main", "arn:aws:ecs:eu-west-1:222222222222:task/main/abc", "web:1", [(uri("web", ":v1"), running)])]
+            return [
+                cleanup_aws.TaskInfo(
+                    "main",
+                    "arn:aws:ecs:eu-west-1:222222222222:task/main/abc",
+                    "web:1",
+                    [(uri("web", ":v1"), running)],
+                )
+            ]
         return real(account, region)
 
     monkeypatch.setattr(cleanup_aws, "list_running_tasks", tasks)
     actions.do_delete_images([check], now=LATER)
     assert running in world.ecr_digests("web")
-    assert DeletionCheck.objects.get(pk=check).evidence["references"][0]["source"] == "ecs_running_tasks"
+    assert (
+        DeletionCheck.objects.get(pk=check).evidence["references"][0]["source"]
+        == "ecs_running_tasks"
+    )
 
 
 def test_it_keeps_an_image_used_only_by_a_service_running_an_inactive_revision(world):
@@ -101,7 +115,9 @@ def test_it_keeps_an_image_used_only_by_a_service_running_an_inactive_revision(w
     assert [ref["source"] for ref in refs] == ["ecs_services"]
 
 
-def test_it_keeps_an_image_used_in_another_account_than_the_one_that_deregistered(world, monkeypatch):
+def test_it_keeps_an_image_used_in_another_account_than_the_one_that_deregistered(
+    world, monkeypatch
+):
     monkeypatch.setattr("console.clock.now", lambda: NOW)
     world.repository("web")
     digest = world.push("web", "v1")
@@ -113,7 +129,10 @@ def test_it_keeps_an_image_used_in_another_account_than_the_one_that_deregistere
     from cleanup import handlers
 
     handlers.on_task_definition_deregistered(
-        SimpleNamespace(payload=cloudtrail_event(PROD, world.deregister(world.prod, arn)), actor="webhook:eventbridge")
+        SimpleNamespace(
+            payload=cloudtrail_event(PROD, world.deregister(world.prod, arn)),
+            actor="webhook:eventbridge",
+        )
     )
     actions.do_run_due_checks(now=NOW)
     check = check_of(digest)
@@ -221,7 +240,9 @@ def test_it_never_touches_a_repository_without_the_opt_in_tag(world, delete_call
     assert delete_calls == []
 
 
-def test_events_and_sweeps_never_schedule_in_a_repository_without_the_opt_in_tag(world, monkeypatch):
+def test_events_and_sweeps_never_schedule_in_a_repository_without_the_opt_in_tag(
+    world, monkeypatch
+):
     monkeypatch.setattr("console.clock.now", lambda: NOW)
     world.repository("private", opted_in=False)
     digest = world.push("private", "v1")
@@ -258,7 +279,10 @@ def test_it_keeps_an_image_referenced_by_a_lambda_function(world):
     )
     actions.do_delete_images([check], now=LATER)
     assert digest in world.ecr_digests("fn")
-    assert DeletionCheck.objects.get(pk=check).evidence["references"][0]["source"] == "lambda_functions"
+    assert (
+        DeletionCheck.objects.get(pk=check).evidence["references"][0]["source"]
+        == "lambda_functions"
+    )
 
 
 def test_it_keeps_an_image_found_only_by_the_config_aggregator(world, monkeypatch):
@@ -272,7 +296,10 @@ def test_it_keeps_an_image_found_only_by_the_config_aggregator(world, monkeypatc
     row = {
         "accountId": "444444444444",
         "awsRegion": "us-east-1",
-        "configuration": {"TaskDefinitionArn": "arn:aws:ecs:us-east-1:444444444444:task-definition/legacy:3", "ContainerDefinitions": [{"Image": uri("web", ":v1")}]},
+        "configuration": {
+            "TaskDefinitionArn": "arn:aws:ecs:us-east-1:444444444444:task-definition/legacy:3",
+            "ContainerDefinitions": [{"Image": uri("web", ":v1")}],
+        },
     }
     with Stubber(config) as stub:
         stub.add_response(
@@ -283,7 +310,10 @@ def test_it_keeps_an_image_found_only_by_the_config_aggregator(world, monkeypatc
         actions.do_delete_images([check], now=LATER)
         stub.assert_no_pending_responses()
     assert digest in world.ecr_digests("web")
-    assert DeletionCheck.objects.get(pk=check).evidence["references"][0]["source"] == "config_aggregator"
+    assert (
+        DeletionCheck.objects.get(pk=check).evidence["references"][0]["source"]
+        == "config_aggregator"
+    )
 
 
 def test_a_failing_config_aggregator_fails_the_check(world):
@@ -295,7 +325,9 @@ def test_a_failing_config_aggregator_fails_the_check(world):
     RegistrySettings.objects.create(account=world.registry, config_aggregator_name="org")
     config = accounts_aws.client(world.registry, REGION, "config")
     with Stubber(config) as stub:
-        stub.add_client_error("select_aggregate_resource_config", "NoSuchConfigurationAggregatorException", "no org")
+        stub.add_client_error(
+            "select_aggregate_resource_config", "NoSuchConfigurationAggregatorException", "no org"
+        )
         actions.do_delete_images([check], now=LATER)
     assert digest in world.ecr_digests("web")
     assert DeletionCheck.objects.get(pk=check).status == "failed"
@@ -311,7 +343,11 @@ def test_with_one_account_unreadable_nothing_is_deleted_anywhere(world, monkeypa
 
     def denied(account, region):
         if account.account_id == DEV:
-            raise cleanup_aws.CleanupAwsError("AccessDenied: not authorized to perform ecs:ListTaskDefinitions", code="AccessDenied", account_id=DEV)
+            raise cleanup_aws.CleanupAwsError(
+                "AccessDenied: not authorized to perform ecs:ListTaskDefinitions",
+                code="AccessDenied",
+                account_id=DEV,
+            )
         return real(account, region)
 
     monkeypatch.setattr(cleanup_aws, "list_active_task_definitions", denied)
@@ -349,7 +385,9 @@ def test_failed_checks_are_retried_with_back_off(world, monkeypatch):
     assert check_of(digest).status == "awaiting_approval"
 
 
-def test_it_refuses_to_delete_without_approval_where_approval_is_required(world, settings, delete_calls):
+def test_it_refuses_to_delete_without_approval_where_approval_is_required(
+    world, settings, delete_calls
+):
     settings.CLEANUP_REQUIRE_APPROVAL = False
     world.repository("web")
     digest = world.push("web", "v1")
@@ -365,7 +403,9 @@ def test_it_refuses_to_delete_without_approval_where_approval_is_required(world,
     assert delete_calls == []
 
 
-def test_it_deletes_without_approval_where_the_repository_does_not_require_it(world, django_capture_on_commit_callbacks):
+def test_it_deletes_without_approval_where_the_repository_does_not_require_it(
+    world, django_capture_on_commit_callbacks
+):
     world.repository("web")
     digest = world.push("web", "v1")
     actions.do_sync_inventory(now=NOW)
@@ -429,7 +469,10 @@ def test_per_image_failures_are_recorded_and_retried(world, monkeypatch):
     monkeypatch.setattr(cleanup_aws, "batch_delete_images", partly)
     result = actions.do_delete_images(ids, now=LATER)
     assert result.failed == [check_of(bad).pk]
-    assert check_of(bad).status == "failed" and "ImageReferencedByManifestList" in check_of(bad).last_error
+    assert (
+        check_of(bad).status == "failed"
+        and "ImageReferencedByManifestList" in check_of(bad).last_error
+    )
     assert check_of(ok).status == "deleted"
 
 

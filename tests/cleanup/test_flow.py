@@ -21,10 +21,14 @@ def frozen(monkeypatch):
 
 
 def deliver(event: dict) -> str:
-    return handlers.on_task_definition_deregistered(SimpleNamespace(payload=event, actor="webhook:eventbridge"))
+    return handlers.on_task_definition_deregistered(
+        SimpleNamespace(payload=event, actor="webhook:eventbridge")
+    )
 
 
-def test_deregistering_the_last_user_leads_to_approval_then_deletion(world, frozen, operator_client, operator_user, django_capture_on_commit_callbacks):
+def test_deregistering_the_last_user_leads_to_approval_then_deletion(
+    world, frozen, operator_client, operator_user, django_capture_on_commit_callbacks
+):
     world.repository("web")
     digest = world.push("web", "v1")
     world.push("web", "v2")
@@ -55,10 +59,15 @@ def test_deregistering_the_last_user_leads_to_approval_then_deletion(world, froz
     assert image.deleted_at is not None
     assert Repository.objects.get(name="web").bytes_reclaimed == image.size_bytes > 0
     dashboard = operator_client.get("/")
-    assert f"{image.size_bytes}" in dashboard.content.decode() or "reclaimed" in dashboard.content.decode()
+    assert (
+        f"{image.size_bytes}" in dashboard.content.decode()
+        or "reclaimed" in dashboard.content.decode()
+    )
 
 
-def test_a_second_deregistration_moves_the_due_time_and_keeps_one_open_check(world, frozen, settings):
+def test_a_second_deregistration_moves_the_due_time_and_keeps_one_open_check(
+    world, frozen, settings
+):
     settings.CLEANUP_GRACE_PERIOD = timedelta(hours=24)
     world.repository("web")
     digest = world.push("web", "v1")
@@ -68,7 +77,11 @@ def test_a_second_deregistration_moves_the_due_time_and_keeps_one_open_check(wor
     deliver(cloudtrail_event(PROD, world.deregister(world.prod, first)))
     later = NOW + timedelta(hours=5)
     actions.do_schedule_for_inactive_task_definitions(
-        account_id=world.dev.account_id, region="eu-west-1", definitions=[(second, None)], actor="webhook:sns", now=later
+        account_id=world.dev.account_id,
+        region="eu-west-1",
+        definitions=[(second, None)],
+        actor="webhook:sns",
+        now=later,
     )
     checks = DeletionCheck.objects.filter(image__digest=digest, status__in=DeletionCheck.OPEN)
     assert checks.count() == 1

@@ -41,9 +41,13 @@ def test_outsider_cannot_see_repositories(awaiting, outsider_client):
     assert outsider_client.get("/repositories/").status_code == 403
 
 
-def test_operator_approves_with_htmx_and_gets_the_rows_back(awaiting, operator_client, django_capture_on_commit_callbacks):
+def test_operator_approves_with_htmx_and_gets_the_rows_back(
+    awaiting, operator_client, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        response = operator_client.post("/deletions/approve/", {"check": [awaiting.pk]}, HTTP_HX_REQUEST="true")
+        response = operator_client.post(
+            "/deletions/approve/", {"check": [awaiting.pk]}, HTTP_HX_REQUEST="true"
+        )
     assert response.status_code == 200
     body = response.content.decode()
     assert body.lstrip().startswith('<tbody id="queue-rows">')
@@ -55,15 +59,24 @@ def test_operator_approves_with_htmx_and_gets_the_rows_back(awaiting, operator_c
 
 
 def test_reject_needs_a_reason_and_records_it(awaiting, operator_client):
-    assert operator_client.post("/deletions/reject/", {"check": [awaiting.pk]}, HTTP_HX_REQUEST="true").status_code == 422
-    operator_client.post("/deletions/reject/", {"check": [awaiting.pk], "reason": "release candidate"})
+    assert (
+        operator_client.post(
+            "/deletions/reject/", {"check": [awaiting.pk]}, HTTP_HX_REQUEST="true"
+        ).status_code
+        == 422
+    )
+    operator_client.post(
+        "/deletions/reject/", {"check": [awaiting.pk], "reason": "release candidate"}
+    )
     awaiting.refresh_from_db()
     assert awaiting.status == "rejected" and awaiting.decision_reason == "release candidate"
     assert AuditEvent.objects.get(action="check.rejected").actor == "oscar"
 
 
 def test_protect_from_the_queue_keeps_the_image(awaiting, operator_client):
-    operator_client.post("/deletions/protect/", {"check": [awaiting.pk], "reason": "audit evidence"})
+    operator_client.post(
+        "/deletions/protect/", {"check": [awaiting.pk], "reason": "audit evidence"}
+    )
     image = Image.objects.get(pk=awaiting.image_id)
     assert image.protected and image.protected_by == "oscar"
     awaiting.refresh_from_db()
@@ -75,20 +88,34 @@ def test_the_opt_in_toggle_writes_the_tag_in_ecr(world, operator_client):
     arn = world.repository("api", opted_in=False)
     actions.do_sync_inventory(now=NOW)
     repository = Repository.objects.get(name="api")
-    response = operator_client.post(f"/repositories/{repository.pk}/opt-in/", {"opted_in": "true"}, HTTP_HX_REQUEST="true")
+    response = operator_client.post(
+        f"/repositories/{repository.pk}/opt-in/", {"opted_in": "true"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200 and "opted in" in response.content.decode()
-    tags = accounts_aws.client(world.registry, REGION, "ecr").list_tags_for_resource(resourceArn=arn)["tags"]
+    tags = accounts_aws.client(world.registry, REGION, "ecr").list_tags_for_resource(
+        resourceArn=arn
+    )["tags"]
     assert {"Key": "ecr-cleanup", "Value": "enabled"} in tags
     assert AuditEvent.objects.get(action="repository.opted_in", actor="oscar")
     operator_client.post(f"/repositories/{repository.pk}/opt-in/", {"opted_in": "false"})
-    assert accounts_aws.client(world.registry, REGION, "ecr").list_tags_for_resource(resourceArn=arn)["tags"] == []
+    assert (
+        accounts_aws.client(world.registry, REGION, "ecr").list_tags_for_resource(resourceArn=arn)[
+            "tags"
+        ]
+        == []
+    )
 
 
 def test_viewer_cannot_toggle_opt_in(world, viewer_client):
     world.repository("api", opted_in=False)
     actions.do_sync_inventory(now=NOW)
     repository = Repository.objects.get(name="api")
-    assert viewer_client.post(f"/repositories/{repository.pk}/opt-in/", {"opted_in": "true"}).status_code == 403
+    assert (
+        viewer_client.post(
+            f"/repositories/{repository.pk}/opt-in/", {"opted_in": "true"}
+        ).status_code
+        == 403
+    )
     assert not Repository.objects.get(name="api").opted_in
 
 
@@ -96,7 +123,15 @@ def test_admin_edits_the_policy_and_operator_cannot(awaiting, admin_client, oper
     repository = Repository.objects.get(name="web")
     url = f"/repositories/{repository.pk}/policy/"
     assert operator_client.get(url).status_code == 403
-    response = admin_client.post(url, {"grace_hours": "48", "require_approval": "false", "keep_newest": "3", "keep_tag_pattern": "release-.*"})
+    response = admin_client.post(
+        url,
+        {
+            "grace_hours": "48",
+            "require_approval": "false",
+            "keep_newest": "3",
+            "keep_tag_pattern": "release-.*",
+        },
+    )
     assert response.status_code == 302
     repository.refresh_from_db()
     assert repository.grace_period == timedelta(hours=48) and repository.require_approval is False

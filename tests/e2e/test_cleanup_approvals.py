@@ -56,7 +56,9 @@ def queue(aws, make_account, settings):
     usage.clear_caches()
 
 
-def test_an_operator_approves_two_checks_and_sees_them_deleted_without_a_reload(roles, queue, page, login_as, operator_user):
+def test_an_operator_approves_two_checks_and_sees_them_deleted_without_a_reload(
+    roles, queue, page, login_as, operator_user
+):
     world, digests, checks = queue
     login_as(operator_user)
     page.goto("/deletions/")
@@ -76,13 +78,19 @@ def test_an_operator_approves_two_checks_and_sees_them_deleted_without_a_reload(
     assert digests[0] not in remaining and digests[1] not in remaining and digests[2] in remaining
 
 
-def test_a_viewer_has_no_approve_button_and_a_forged_post_is_refused(roles, queue, page, login_as, viewer_user):
+def test_a_viewer_has_no_approve_button_and_a_forged_post_is_refused(
+    roles, queue, page, login_as, viewer_user
+):
     _, _, checks = queue
     login_as(viewer_user)
     page.goto("/deletions/")
     expect(page.locator(f"#check-{checks[0].pk}")).to_be_visible()
     expect(page.get_by_role("button", name="Approve selected")).to_have_count(0)
-    csrf = next(cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "csrftoken")
-    answer = page.request.post("/deletions/approve/", form={"check": str(checks[0].pk)}, headers={"X-CSRFToken": csrf})
+    csrf = next(
+        cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "csrftoken"
+    )
+    answer = page.request.post(
+        "/deletions/approve/", form={"check": str(checks[0].pk)}, headers={"X-CSRFToken": csrf}
+    )
     assert answer.status == 403
     assert DeletionCheck.objects.get(pk=checks[0].pk).status == "awaiting_approval"

@@ -17,18 +17,32 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         commands = parser.add_subparsers(dest="command", required=True, parser_class=type(parser))
-        sync = commands.add_parser("sync", help="repositories, opt-in tags and images of every registry", called_from_command_line=True)
+        sync = commands.add_parser(
+            "sync",
+            help="repositories, opt-in tags and images of every registry",
+            called_from_command_line=True,
+        )
         sync.add_argument("--json", action="store_true")
-        sweep = commands.add_parser("sweep", help="schedule checks for images no source uses", called_from_command_line=True)
+        sweep = commands.add_parser(
+            "sweep", help="schedule checks for images no source uses", called_from_command_line=True
+        )
         sweep.add_argument("--dry-run", action="store_true", help="print what would be scheduled")
         sweep.add_argument("--json", action="store_true")
-        run_due = commands.add_parser("run-due", help="decide the checks that are due now", called_from_command_line=True)
+        run_due = commands.add_parser(
+            "run-due", help="decide the checks that are due now", called_from_command_line=True
+        )
         run_due.add_argument("--json", action="store_true")
-        approve = commands.add_parser("approve", help="approve checks awaiting approval", called_from_command_line=True)
+        approve = commands.add_parser(
+            "approve", help="approve checks awaiting approval", called_from_command_line=True
+        )
         approve.add_argument("check_ids", nargs="*", type=int, metavar="CHECK_ID")
         approve.add_argument("--all", action="store_true", help="every check awaiting approval")
         approve.add_argument("--json", action="store_true")
-        status = commands.add_parser("status", help="checks by status, bytes reclaimable and reclaimed", called_from_command_line=True)
+        status = commands.add_parser(
+            "status",
+            help="checks by status, bytes reclaimable and reclaimed",
+            called_from_command_line=True,
+        )
         status.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options) -> None:
@@ -43,28 +57,67 @@ class Command(BaseCommand):
 
     def handle_sync(self, options: dict) -> None:
         result = actions.do_sync_inventory(actor=cli_actor())
-        data = {"repositories": result.repositories, "images": result.images, "vanished": result.vanished, "errors": result.errors}
-        self.emit(options, data, [f"{result.repositories} repositories, {result.images} images, {result.vanished} vanished"] + [f"error: {e}" for e in result.errors])
+        data = {
+            "repositories": result.repositories,
+            "images": result.images,
+            "vanished": result.vanished,
+            "errors": result.errors,
+        }
+        self.emit(
+            options,
+            data,
+            [
+                f"{result.repositories} repositories, {result.images} images, {result.vanished} vanished"
+            ]
+            + [f"error: {e}" for e in result.errors],
+        )
         if result.errors:
             raise CommandError("sync could not read everything: " + "; ".join(result.errors))
 
     def handle_sweep(self, options: dict) -> None:
         result = actions.do_sweep(actor=cli_actor(), dry_run=options["dry_run"])
         if result.errors:
-            raise CommandError("a usage source did not answer, nothing scheduled: " + "; ".join(result.errors))
+            raise CommandError(
+                "a usage source did not answer, nothing scheduled: " + "; ".join(result.errors)
+            )
         images = [
-            {"repository": i.repository.name, "digest": i.digest, "tags": i.tags, "bytes": i.size_bytes}
+            {
+                "repository": i.repository.name,
+                "digest": i.digest,
+                "tags": i.tags,
+                "bytes": i.size_bytes,
+            }
             for i in result.scheduled
         ]
         verb = "would schedule" if options["dry_run"] else "scheduled"
-        lines = [f"{i['repository']}@{i['digest']} {','.join(i['tags']) or 'untagged'} {i['bytes']}" for i in images]
-        lines.append(f"{verb} {len(images)} checks, {result.bytes} bytes in all ({result.in_use} images in use)")
-        self.emit(options, {"dry_run": options["dry_run"], "scheduled": images, "bytes": result.bytes, "in_use": result.in_use}, lines)
+        lines = [
+            f"{i['repository']}@{i['digest']} {','.join(i['tags']) or 'untagged'} {i['bytes']}"
+            for i in images
+        ]
+        lines.append(
+            f"{verb} {len(images)} checks, {result.bytes} bytes in all ({result.in_use} images in use)"
+        )
+        self.emit(
+            options,
+            {
+                "dry_run": options["dry_run"],
+                "scheduled": images,
+                "bytes": result.bytes,
+                "in_use": result.in_use,
+            },
+            lines,
+        )
 
     def handle_run_due(self, options: dict) -> None:
         result = actions.do_run_due_checks(actor=cli_actor())
-        data = {"decided": dict(result.decided), "snapshot": result.snapshot_id, "errors": result.errors}
-        lines = [f"{status}: {count}" for status, count in result.decided.items()] or ["nothing due"]
+        data = {
+            "decided": dict(result.decided),
+            "snapshot": result.snapshot_id,
+            "errors": result.errors,
+        }
+        lines = [f"{status}: {count}" for status, count in result.decided.items()] or [
+            "nothing due"
+        ]
         self.emit(options, data, lines + [f"error: {e}" for e in result.errors])
 
     def handle_approve(self, options: dict) -> None:
@@ -76,15 +129,39 @@ class Command(BaseCommand):
         if missing and not options["all"]:
             raise CommandError(f"not awaiting approval: {', '.join(map(str, missing))}")
         approved = actions.do_approve_checks(ids, actor=cli_actor())
-        final = {c.pk: c.status for c in DeletionCheck.objects.filter(pk__in=[c.pk for c in approved])}
-        self.emit(options, {"approved": [c.pk for c in approved], "status": final}, [f"check {pk}: {status}" for pk, status in final.items()] or ["nothing to approve"])
+        final = {
+            c.pk: c.status for c in DeletionCheck.objects.filter(pk__in=[c.pk for c in approved])
+        }
+        self.emit(
+            options,
+            {"approved": [c.pk for c in approved], "status": final},
+            [f"check {pk}: {status}" for pk, status in final.items()] or ["nothing to approve"],
+        )
 
     def handle_status(self, options: dict) -> None:
-        counts = dict(DeletionCheck.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-        reclaimable = DeletionCheck.objects.filter(status="awaiting_approval").aggregate(b=Sum("image__size_bytes"))["b"] or 0
+        counts = dict(
+            DeletionCheck.objects.values_list("status")
+            .annotate(n=Count("id"))
+            .values_list("status", "n")
+        )
+        reclaimable = (
+            DeletionCheck.objects.filter(status="awaiting_approval").aggregate(
+                b=Sum("image__size_bytes")
+            )["b"]
+            or 0
+        )
         reclaimed = Repository.objects.aggregate(b=Sum("bytes_reclaimed"))["b"] or 0
         opted = Repository.objects.filter(opted_in=True, deleted_at__isnull=True).count()
-        data = {"checks": counts, "bytes_reclaimable": reclaimable, "bytes_reclaimed": reclaimed, "opted_in_repositories": opted}
+        data = {
+            "checks": counts,
+            "bytes_reclaimable": reclaimable,
+            "bytes_reclaimed": reclaimed,
+            "opted_in_repositories": opted,
+        }
         lines = [f"{status}: {count}" for status, count in sorted(counts.items())]
-        lines += [f"opted-in repositories: {opted}", f"reclaimable: {reclaimable} bytes", f"reclaimed: {reclaimed} bytes"]
+        lines += [
+            f"opted-in repositories: {opted}",
+            f"reclaimable: {reclaimable} bytes",
+            f"reclaimed: {reclaimed} bytes",
+        ]
         self.emit(options, data, lines)
