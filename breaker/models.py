@@ -43,8 +43,11 @@ class BreakerQuerySet(models.QuerySet):
 
     def watching(self, *, account_id: str, region: str, alarm_name: str, alarm_arn: str):
         """Breakers that list this alarm, by ARN or by name in the alarm's account and region.
-        JSON containment is not portable to SQLite, so the alarm list is filtered in Python."""
+        JSON containment is not portable to SQLite: the database narrows the rows with a text
+        match on the list (the ARN ends with the name), Python keeps the exact matches."""
         rows = self.filter(account__account_id=account_id, region=region).select_related("account")
+        if not set(alarm_name) & {'"', "\\"} and alarm_name.isprintable():  # stored as is in JSON
+            rows = rows.filter(alarms__icontains=alarm_name)
         return [row for row in rows if row.watches(alarm_name=alarm_name, alarm_arn=alarm_arn)]
 
 
