@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
-from cleanup.models import DeletionCheck, Repository
+from cleanup.models import DeletionCheck, Image, Repository
 from tests.cleanup.conftest import uri
 
 
@@ -67,3 +67,16 @@ def test_sweep_refuses_to_schedule_when_a_source_fails(world, monkeypatch):
     with pytest.raises(CommandError, match="AccessDenied"):
         run("sweep")
     assert not DeletionCheck.objects.exists()
+
+
+def test_sync_marks_images_that_vanished_from_ecr_as_deleted(world):
+    world.repository("web")
+    gone = world.push("web", "old")
+    world.push("web", "new")
+    run("sync")
+    world.client(world.registry, "ecr").batch_delete_image(
+        repositoryName="web", imageIds=[{"imageDigest": gone}]
+    )
+    assert "1 vanished" in run("sync")
+    image = Image.objects.get(digest=gone)
+    assert image.deleted_at is not None and not image.deleted_by_console
