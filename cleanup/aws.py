@@ -269,19 +269,20 @@ def describe_task_definition(
     return definition["taskDefinitionArn"], images
 
 
-def _clusters(account: AwsAccount, ecs: Any) -> list[str]:
+def list_clusters(account: AwsAccount, region: str) -> list[str]:
     clusters: list[str] = []
-    for page in ecs.get_paginator("list_clusters").paginate():
-        clusters.extend(page["clusterArns"])
+    with _errors(account):
+        for page in _client(account, region, "ecs").get_paginator("list_clusters").paginate():
+            clusters.extend(page["clusterArns"])
     return clusters
 
 
-def list_services(account: AwsAccount, region: str) -> list[ServiceInfo]:
+def list_services(account: AwsAccount, region: str, clusters: list[str]) -> list[ServiceInfo]:
     """Every service of every cluster with the task definitions of all its deployments."""
     ecs = _client(account, region, "ecs")
     found = []
     with _errors(account):
-        for cluster in _clusters(account, ecs):
+        for cluster in clusters:
             arns: list[str] = []
             for page in ecs.get_paginator("list_services").paginate(
                 cluster=cluster, maxResults=100
@@ -303,11 +304,11 @@ def list_services(account: AwsAccount, region: str) -> list[ServiceInfo]:
     return found
 
 
-def list_running_tasks(account: AwsAccount, region: str) -> list[TaskInfo]:
+def list_running_tasks(account: AwsAccount, region: str, clusters: list[str]) -> list[TaskInfo]:
     ecs = _client(account, region, "ecs")
     found = []
     with _errors(account):
-        for cluster in _clusters(account, ecs):
+        for cluster in clusters:
             arns: list[str] = []
             for page in ecs.get_paginator("list_tasks").paginate(
                 cluster=cluster, desiredStatus="RUNNING"

@@ -213,7 +213,7 @@ def _reference(
     )
 
 
-def _task_definitions_source(account, region, now) -> list[Reference]:
+def _task_definitions_source(account, region, now, clusters) -> list[Reference]:
     arns = aws.list_active_task_definitions(account, region)
     images = task_definition_images(account, region, arns, now)
     refs = []
@@ -231,8 +231,8 @@ def _task_definitions_source(account, region, now) -> list[Reference]:
     return refs
 
 
-def _services_source(account, region, now) -> list[Reference]:
-    services = aws.list_services(account, region)
+def _services_source(account, region, now, clusters) -> list[Reference]:
+    services = aws.list_services(account, region, clusters())
     arns = {arn for service in services for arn in service.task_definitions}
     images = task_definition_images(account, region, arns, now)
     refs = []
@@ -244,9 +244,9 @@ def _services_source(account, region, now) -> list[Reference]:
     return refs
 
 
-def _tasks_source(account, region, now) -> list[Reference]:
+def _tasks_source(account, region, now, clusters) -> list[Reference]:
     refs = []
-    for task in aws.list_running_tasks(account, region):
+    for task in aws.list_running_tasks(account, region, clusters()):
         where = f"task {task.cluster}/{task.task_arn.rsplit('/', 1)[-1]} ({_family_revision(task.task_definition_arn)})"
         for image, digest in task.containers:
             # ECS pinned the digest when the task started: a tag that moved since must not count.
@@ -256,7 +256,7 @@ def _tasks_source(account, region, now) -> list[Reference]:
     return refs
 
 
-def _lambda_source(account, region, now) -> list[Reference]:
+def _lambda_source(account, region, now, clusters) -> list[Reference]:
     refs = []
     for function in aws.list_image_functions(account, region):
         image = _function_image(account, region, function)
@@ -336,13 +336,14 @@ def take_snapshot(
     accounts = accounts if accounts is not None else list(AwsAccount.objects.enabled())
     for account in accounts:
         for region in account.regions:
+            clusters = _once(lambda a=account, r=region: aws.list_clusters(a, r))
             for name, source in ACCOUNT_SOURCES:
                 _ask(
                     snapshot,
                     name,
                     account,
                     region,
-                    lambda s=source, a=account, r=region: s(a, r, now),
+                    lambda s=source, a=account, r=region, c=clusters: s(a, r, now, c),
                 )
     if config_uris:
         configured = RegistrySettings.objects.select_related("account").exclude(
@@ -364,6 +365,25 @@ def take_snapshot(
                 ),
             )
     return snapshot
+
+
+def _once(call):
+    """``call``'s answer, asked at most once (the services and the tasks sources share the list of
+    clusters); a failure is raised again to every caller."""
+    answer: list = []
+
+    def cached():
+        if not answer:
+            try:
+                answer.append((True, call()))
+            except Exception as exc:  # re-raised below, for each source that needs it
+                answer.append((False, exc))
+        ok, value = answer[0]
+        if not ok:
+            raise value
+        return value
+
+    return cached
 
 
 def _ask(snapshot: Snapshot, name: str, account: AwsAccount, region: str, call) -> None:

@@ -23,6 +23,7 @@ GATEWAY_FUNCTIONS = [
     "batch_delete_images",
     "list_active_task_definitions",
     "describe_task_definition",
+    "list_clusters",
     "list_services",
     "list_running_tasks",
     "list_image_functions",
@@ -251,20 +252,23 @@ class FakeAws:
             return task_definition, list(tds[task_definition][1])
         return None
 
-    def list_services(self, account, region):
-        services = self.region(account.account_id, region).services
-        clusters = {s.cluster for s in services} or {"default"}
+    def list_clusters(self, account, region):
+        place = self.region(account.account_id, region)
         self._count(account, "ListClusters")
+        return sorted({s.cluster for s in place.services} | {t.cluster for t in place.tasks}) or [
+            "default"
+        ]
+
+    def list_services(self, account, region, clusters):
+        services = self.region(account.account_id, region).services
         for cluster in clusters:
             count = sum(1 for s in services if s.cluster == cluster)
             self._count(account, "ListServices", max(1, math.ceil(count / 100)))
             self._count(account, "DescribeServices", math.ceil(count / 10))
         return list(services)
 
-    def list_running_tasks(self, account, region):
+    def list_running_tasks(self, account, region, clusters):
         tasks = self.region(account.account_id, region).tasks
-        clusters = {t.cluster for t in tasks} or {"default"}
-        self._count(account, "ListClusters")
         for cluster in clusters:
             count = sum(1 for t in tasks if t.cluster == cluster)
             self._count(account, "ListTasks", max(1, math.ceil(count / 100)))

@@ -55,7 +55,7 @@ def test_approve_names_checks_that_are_not_awaiting_approval(db):
 def test_sweep_refuses_to_schedule_when_a_source_fails(world, monkeypatch):
     from cleanup import aws
 
-    def denied(account, region):
+    def denied(account, region, clusters):
         raise aws.CleanupAwsError(
             "AccessDenied: no", code="AccessDenied", account_id=account.account_id
         )

@@ -81,7 +81,7 @@ def test_it_keeps_an_image_whose_tag_moved_while_a_running_task_still_runs_its_d
     world.register(world.prod, "web", [uri("web", ":v1")])
     real = cleanup_aws.list_running_tasks
 
-    def tasks(account, region):
+    def tasks(account, region, clusters):
         if account.account_id == PROD:
             return [
                 cleanup_aws.TaskInfo(
@@ -91,7 +91,7 @@ def test_it_keeps_an_image_whose_tag_moved_while_a_running_task_still_runs_its_d
                     [(uri("web", ":v1"), running)],
                 )
             ]
-        return real(account, region)
+        return real(account, region, clusters)
 
     monkeypatch.setattr(cleanup_aws, "list_running_tasks", tasks)
     actions.do_delete_images([check], now=LATER)
