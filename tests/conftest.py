@@ -92,3 +92,18 @@ def make_account(db):
         return actions.do_add_account(actor="fixture", account_id=account_id, name=name, **fields)
 
     return make
+
+
+# --- AWS permissions coverage (tests/deploy/recorder.py) ---------------------------------------
+
+
+def pytest_configure(config):
+    from tests.deploy import recorder
+
+    recorder.install()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests.deploy import recorder
+
+    recorder.check(session)
