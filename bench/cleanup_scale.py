@@ -166,7 +166,7 @@ def run(label: str, fake, workloads, checks: int) -> dict:
         f"sweep: {len(swept.scheduled):,} checks scheduled, {swept.in_use:,} images in use, {sweep_seconds:.1f} s"
     )
     print(
-        f"run-due: {sum(decided.decided.values()):,} checks decided {dict(decided.decided)} in {decide_seconds:.1f} s"
+        f"run-due: {sum(decided.decided.values()):,} checks decided { {str(status): count for status, count in decided.decided.items()} } in {decide_seconds:.1f} s"
     )
     print(f"peak memory (max RSS so far): {peak_mb():.0f} MB")
     print(f"{'operation':<26}{'sweep':>8}{'run-due':>9}{'total':>8}{'lower bound':>13}")
