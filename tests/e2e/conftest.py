@@ -37,7 +37,15 @@ def browser():
         )
     from playwright.sync_api import sync_playwright
 
+    from django.db import connections
+
+    # Once Playwright's event loop runs in this thread, asgiref hands Django a fresh connection
+    # object per alias; keep the one the test database was set up on (it holds the serialized
+    # migration data that serialized_rollback restores, and the in-memory SQLite handle).
+    originals = {alias: connections[alias] for alias in connections}
     with sync_playwright() as playwright:
+        for alias, connection in originals.items():
+            connections[alias] = connection
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
         )
