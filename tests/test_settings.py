@@ -20,6 +20,7 @@ PRODUCTION = {
 def manage(*args: str, **environment: str) -> subprocess.CompletedProcess:
     inherited = {
         "DJANGO_SETTINGS_MODULE",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
         "DATABASE_URL",
         "SECURE_SSL_REDIRECT",
         "SECRET_KEY",

@@ -35,9 +35,8 @@ def browser():
         pytest.fail(
             f"Chromium not found at {CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)"
         )
-    from playwright.sync_api import sync_playwright
-
     from django.db import connections
+    from playwright.sync_api import sync_playwright
 
     # Once Playwright's event loop runs in this thread, asgiref hands Django a fresh connection
     # object per alias; keep the one the test database was set up on (it holds the serialized
