@@ -269,8 +269,9 @@ def alarm_event(alarm: dict) -> dict:
 
 
 def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]  # nearest rank
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
 
 
 def main() -> None:

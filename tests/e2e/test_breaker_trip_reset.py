@@ -17,13 +17,20 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.fixture
 def breaker(aws) -> Breaker:
     account = account_actions.do_add_account(
-        actor="fixture", account_id=ACCOUNT, name="production",
-        role_arn=f"arn:aws:iam::{ACCOUNT}:role/platform-console", regions=[REGION],
+        actor="fixture",
+        account_id=ACCOUNT,
+        name="production",
+        role_arn=f"arn:aws:iam::{ACCOUNT}:role/platform-console",
+        regions=[REGION],
     )
     created = build_function(account)
     return actions.do_add_breaker(
-        actor="fixture", name="orders", account=account, region=REGION,
-        function_name=created["function_name"], alarms=[created["alarm_arn"]],
+        actor="fixture",
+        name="orders",
+        account=account,
+        region=REGION,
+        function_name=created["function_name"],
+        alarms=[created["alarm_arn"]],
     )
 
 
@@ -34,7 +41,9 @@ def mapping_state(breaker: Breaker) -> str:
     return client.get_event_source_mapping(UUID=breaker.mapping_uuid)["State"]
 
 
-def test_an_operator_trips_with_a_reason_and_resets_without_a_page_reload(page, login_as, operator_user, breaker):
+def test_an_operator_trips_with_a_reason_and_resets_without_a_page_reload(
+    page, login_as, operator_user, breaker
+):
     login_as(operator_user)
     page.goto(f"/breakers/{breaker.pk}/")
     state = page.locator("#breaker-panel h1 .state")
@@ -72,7 +81,9 @@ def test_a_viewer_has_no_buttons_and_a_forged_trip_is_refused(page, login_as, vi
     expect(page.get_by_role("button", name="Reset")).to_have_count(0)
     expect(page.get_by_role("button", name="Probe now")).to_have_count(0)
 
-    csrf = next(cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "csrftoken")
+    csrf = next(
+        cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "csrftoken"
+    )
     answer = page.request.post(
         f"/breakers/{breaker.pk}/trip/", form={"reason": "forged"}, headers={"X-CSRFToken": csrf}
     )
