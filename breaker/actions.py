@@ -672,11 +672,7 @@ def do_add_breaker(
                 )
             mapping = mappings[0]
         url = aws.queue_url(account, region, mapping.event_source_arn)
-        for alarm in alarms:
-            if alarm.startswith("arn:") and alarm.split(":")[3:5] != [region, account.account_id]:
-                raise ValidationError(
-                    {"alarms": f"{alarm} is not an alarm of {account.account_id} in {region}."}
-                )
+        _check_alarms(alarms, account, region)
     except BreakerAwsError as exc:
         raise ValidationError(f"AWS did not answer: {exc}") from exc
     breaker = Breaker(
@@ -713,6 +709,18 @@ def do_add_breaker(
     return breaker
 
 
+def _check_alarms(alarms: list[str], account: AwsAccount, region: str) -> None:
+    """Notifications are matched in the breaker's account and region: an ARN elsewhere would
+    never match."""
+    for alarm in alarms:
+        if alarm.startswith("arn:") and (
+            alarm.split(":")[3:5] != [region, account.account_id] or ":alarm:" not in alarm
+        ):
+            raise ValidationError(
+                {"alarms": f"{alarm} is not an alarm of {account.account_id} in {region}."}
+            )
+
+
 def do_update_settings(
     breaker: Breaker, *, actor: str, now: datetime | None = None, **changes: Any
 ) -> list[str]:
@@ -728,6 +736,10 @@ def do_update_settings(
             return []
         for name in changed:
             setattr(locked, name, changes[name])
+        if "alarms" in changed:
+            if not locked.alarms:
+                raise ValidationError({"alarms": "Name at least one alarm that opens the breaker."})
+            _check_alarms(locked.alarms, locked.account, locked.region)
         locked.full_clean()
         locked.save(update_fields=changed)
         audit.record(

@@ -194,3 +194,58 @@ def test_a_malformed_alarm_event_is_ignored_with_the_reason(breaker):
 
 def test_the_handler_is_registered_for_alarm_state_changes():
     assert registry.handler_for(registry.ALARM_STATE_CHANGE) is handlers.on_alarm_state_change
+
+
+def test_with_two_alarms_the_breaker_half_opens_only_when_neither_is_in_alarm(breaker, function):
+    second = function.alarm_arn.replace("orders-worker-errors", "orders-worker-throttles")
+    actions.do_update_settings(breaker, actor="ada", alarms=[function.alarm_arn, second])
+    for offset, arn, state in [
+        (0, function.alarm_arn, "ALARM"),
+        (1, second, "ALARM"),
+        (2, function.alarm_arn, "OK"),
+    ]:
+        handlers.on_alarm_state_change(
+            inbound(eventbridge_alarm(arn, state, NOW + timedelta(seconds=offset)))
+        )
+    breaker.refresh_from_db()
+    assert breaker.state == Breaker.State.OPEN
+
+    handlers.on_alarm_state_change(
+        inbound(eventbridge_alarm(second, "OK", NOW + timedelta(seconds=3)))
+    )
+
+    breaker.refresh_from_db()
+    assert breaker.state == Breaker.State.HALF_OPEN
+
+
+def test_insufficient_data_counts_as_leaving_alarm(breaker, function):
+    # With the mapping disabled the function is not invoked: its Errors metric often has no data.
+    handlers.on_alarm_state_change(inbound(eventbridge_alarm(function.alarm_arn, "ALARM", NOW)))
+
+    handlers.on_alarm_state_change(
+        inbound(
+            eventbridge_alarm(function.alarm_arn, "INSUFFICIENT_DATA", NOW + timedelta(minutes=2))
+        )
+    )
+
+    breaker.refresh_from_db()
+    assert breaker.state == Breaker.State.HALF_OPEN
+    assert breaker.alarm_summary == "INSUFFICIENT_DATA"
+
+
+def test_an_alarm_of_another_account_cannot_be_set(breaker, function):
+    from django.core.exceptions import ValidationError
+
+    elsewhere = function.alarm_arn.replace("222222222222", "999999999999")
+    with pytest.raises(ValidationError, match="is not an alarm of 222222222222"):
+        actions.do_update_settings(breaker, actor="ada", alarms=[elsewhere])
+    breaker.refresh_from_db()
+    assert breaker.alarms == [function.alarm_arn]
+
+
+def test_the_tick_is_a_recurring_worker_schedule():
+    from console import schedules
+
+    assert ("breaker.tick", "breaker.tasks.tick", 1) in [
+        (r.name, r.func, r.minutes) for r in schedules.registered()
+    ]
