@@ -258,7 +258,7 @@ if OIDC_ENABLED:
     OIDC_RP_SIGN_ALGO = env.raw("OIDC_RP_SIGN_ALGO", "RS256")
     if OIDC_RP_SIGN_ALGO not in {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}:
         raise env.SettingError("OIDC_RP_SIGN_ALGO", OIDC_RP_SIGN_ALGO, "expected RS256 or ES256")
-    OIDC_RP_SCOPES = env.raw("OIDC_RP_SCOPES", "openid email profile groups")
+    OIDC_RP_SCOPES = env.raw("OIDC_RP_SCOPES", "openid email profile")
     OIDC_TIMEOUT = env.integer("OIDC_TIMEOUT", 10, minimum=1)
     OIDC_USE_PKCE = True
     OIDC_CREATE_USER = env.boolean("OIDC_CREATE_USER", True)
