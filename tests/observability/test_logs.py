@@ -157,7 +157,7 @@ def _deregistration_event(task_definition: dict) -> dict:
     }
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_webhook_request_and_the_check_it_schedules_share_the_request_id(
     aws, make_account, settings, json_logs
 ):
