@@ -163,7 +163,7 @@ class Breaker(models.Model):
         if ALARM in states:
             return ALARM
         if not states:
-            return "unknown"
+            return "not read yet"
         return "OK" if states == {"OK"} else "/".join(sorted(states))
 
     @property
