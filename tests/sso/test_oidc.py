@@ -60,9 +60,17 @@ class FakeIdentityProvider:
         self.userinfo: dict[str, Any] = {}
         self.requests: list[str] = []
 
-    def sign(self, claims: dict[str, Any], *, key=IDP_KEY, audience: str = CLIENT_ID) -> str:
+    def sign(
+        self,
+        claims: dict[str, Any],
+        *,
+        key=IDP_KEY,
+        audience: str = CLIENT_ID,
+        issuer: str = ISSUER,
+        lifetime: int = 300,
+    ) -> str:
         now = int(time.time())
-        payload = {"iss": ISSUER, "aud": audience, "iat": now, "exp": now + 300, **claims}
+        payload = {"iss": issuer, "aud": audience, "iat": now, "exp": now + lifetime, **claims}
         return jwt.encode(payload, key, algorithm="RS256", headers={"kid": KID})
 
     def jwks(self) -> dict:
@@ -179,6 +187,21 @@ def test_a_token_for_another_audience_is_refused(db, idp):
     assert answer["Location"] == "/login/?sso=failed"
     assert not User.objects.filter(username="olivia@example.com").exists()
     assert "Audience" in AuditEvent.objects.get(action="auth.sso_failed").details["reason"]
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"issuer": "https://evil.example.com"}, "Invalid issuer"),
+        ({"lifetime": -600}, "Signature has expired"),
+    ],
+)
+def test_a_token_from_another_issuer_or_expired_is_refused(db, idp, options, reason):
+    answer = sign_in(Client(), idp, ["console-admins"], **options)
+
+    assert answer["Location"] == "/login/?sso=failed"
+    assert not User.objects.filter(username="olivia@example.com").exists()
+    assert reason in AuditEvent.objects.get(action="auth.sso_failed").details["reason"]
 
 
 def test_a_provider_refusal_is_audited(db, idp):
