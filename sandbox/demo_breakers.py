@@ -1,8 +1,11 @@
 """Demo-only button of the breaker page: set the breaker's alarm in the sandbox AWS and deliver
 the "CloudWatch Alarm State Change" event AWS would send, so a newcomer watches the breaker open,
-go half-open and close. 404 unless CONSOLE_SANDBOX is on."""
+go half-open and close. Setting OK on a breaker that is not closed first puts a few messages in
+its queue, so the half-open probes have something to pass. 404 unless CONSOLE_SANDBOX is on."""
 
 from __future__ import annotations
+
+import json
 
 from django.conf import settings
 from django.contrib import messages
@@ -15,6 +18,7 @@ from django.views.decorators.http import require_POST
 from breaker.models import Breaker, alarm_name_of
 from sandbox import aws
 
+DEMO_MESSAGES = 3
 STATES = {
     "ALARM": "Threshold Crossed: errors above 5 (sandbox)",
     "OK": "Threshold Crossed: errors back to 0 (sandbox)",
@@ -54,6 +58,16 @@ def set_breaker_alarm(request: HttpRequest, pk: int) -> HttpResponse:
     if state not in STATES or not breaker.alarms:
         raise Http404("unknown alarm state")
     name = alarm_name_of(breaker.alarms[0])
+    if state == "OK" and breaker.state != Breaker.State.CLOSED:
+        # Work for the probes: the mapping is off while the breaker is open, so these wait in
+        # the queue and go through the function one at a time as the breaker half-opens.
+        sqs = aws.client(breaker.account.account_id, "sqs", breaker.region)
+        for number in range(1, DEMO_MESSAGES + 1):
+            sqs.send_message(
+                QueueUrl=breaker.queue_url,
+                MessageBody=json.dumps({"order": number, "demo": True}),
+                MessageAttributes={"source": {"DataType": "String", "StringValue": "sandbox"}},
+            )
     cloudwatch = aws.client(breaker.account.account_id, "cloudwatch", breaker.region)
     previous = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"]
     cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=STATES[state])

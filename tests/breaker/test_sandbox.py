@@ -81,3 +81,25 @@ def test_a_viewer_cannot_press_the_demo_button(seeded, viewer_client, settings):
         ).status_code
         == 403
     )
+
+
+def test_the_ok_button_leaves_work_for_the_probes_and_half_opens(
+    seeded, operator_client, settings, django_capture_on_commit_callbacks
+):
+    settings.SANDBOX = True
+    breaker = seeded[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        operator_client.post(f"/sandbox/breakers/{breaker.pk}/alarm/", {"state": "ALARM"})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        operator_client.post(f"/sandbox/breakers/{breaker.pk}/alarm/", {"state": "OK"})
+
+    breaker.refresh_from_db()
+    # Half-open, and the first probe (enqueued on commit) passed with one of the demo messages.
+    assert breaker.state == Breaker.State.HALF_OPEN
+    assert breaker.probes.get().outcome == "passed"
+    sqs = sandbox_aws.client(breaker.account.account_id, "sqs")
+    count = sqs.get_queue_attributes(
+        QueueUrl=breaker.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert count["Attributes"]["ApproximateNumberOfMessages"] == "2"
