@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 WORKER = "worker"
 DECIDE_BATCH = 10_000
+DECIDE_CHUNK = 500
 CLAIM_LEASE = timedelta(minutes=15)
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=6)
@@ -700,26 +701,30 @@ def decide_claimed(token: str, *, actor: str, now: datetime) -> DecideResult:
     result = DecideResult(
         snapshot_id=stored.pk, errors=snapshot.errors + list(state_errors.values())
     )
-    used: dict[int, list[dict]] = {}
-    with transaction.atomic():
-        for check in checks:
-            repository = check.image.repository
-            verdict = rules.judge(
-                check.image,
-                repository,
-                states.get(repository.pk),
-                state_errors.get(repository.pk, ""),
-                snapshot,
-                now,
-                protected=protected.get(repository.pk, set()),
-            )
-            _apply_decision(check, verdict, snapshot, stored, actor, now, result)
-            if verdict.outcome == rules.IN_USE:
-                used[check.image.pk] = [ref.as_dict() for ref in verdict.references[:20]]
-        _mark_used(used, now)
-        if result.to_delete:
-            ids = list(result.to_delete)
-            transaction.on_commit(lambda: enqueue_deletion(ids))
+    # Commit in chunks: SQLite has one writer, and the web must not wait for a whole batch.
+    for chunk in _chunks(checks, DECIDE_CHUNK):
+        used: dict[int, list[dict]] = {}
+        to_delete: list[int] = []
+        with transaction.atomic():
+            for check in chunk:
+                repository = check.image.repository
+                verdict = rules.judge(
+                    check.image,
+                    repository,
+                    states.get(repository.pk),
+                    state_errors.get(repository.pk, ""),
+                    snapshot,
+                    now,
+                    protected=protected.get(repository.pk, set()),
+                )
+                _apply_decision(check, verdict, snapshot, stored, actor, now, result)
+                if verdict.outcome == rules.IN_USE:
+                    used[check.image.pk] = [ref.as_dict() for ref in verdict.references[:20]]
+                if check.status == Status.APPROVED:
+                    to_delete.append(check.pk)
+            _mark_used(used, now)
+            if to_delete:
+                transaction.on_commit(lambda ids=to_delete: enqueue_deletion(ids))
     return result
 
 
@@ -1247,7 +1252,12 @@ def do_sweep(
         return result
     with transaction.atomic():
         _mark_used(used, now)
-        DeletionCheck.objects.bulk_create(create, batch_size=500, ignore_conflicts=True)
+    # In chunks, so the one SQLite writer is free between them; a conflict (a check opened by an
+    # event meanwhile) is skipped by the one-open-check constraint.
+    for chunk in _chunks(create, 2000):
+        with transaction.atomic():
+            DeletionCheck.objects.bulk_create(chunk, batch_size=500, ignore_conflicts=True)
+    with transaction.atomic():
         audit.record(
             actor,
             "cleanup.swept",
