@@ -67,7 +67,12 @@ def install() -> None:
 
 
 def whole_suite_ran(session: pytest.Session) -> bool:
-    folders = {Path(item.path).relative_to(ROOT / "tests").parts[0] for item in session.items}
+    tests = ROOT / "tests"
+    folders = {
+        Path(item.path).relative_to(tests).parts[0]
+        for item in session.items
+        if Path(item.path).is_relative_to(tests)
+    }
     selected = not session.config.getoption("keyword") and not session.config.getoption("markexpr")
     return selected and folders >= DRIVING_FOLDERS
 
