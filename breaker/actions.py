@@ -45,6 +45,7 @@ SETTINGS_FIELDS = [
     "probe_interval_seconds",
     "backoff_seconds",
     "backoff_cap_seconds",
+    "probe_visibility_timeout_seconds",
     "close_when_queue_empty",
 ]
 # Below Q_CLUSTER["retry"] (300 s): a probe task handed to a second worker would find the lease

@@ -35,12 +35,14 @@ class SettingsForm(forms.ModelForm):
             "probe_interval_seconds",
             "backoff_seconds",
             "backoff_cap_seconds",
+            "probe_visibility_timeout_seconds",
             "close_when_queue_empty",
         ]
         labels = {
             "probe_interval_seconds": "Probe interval (s)",
             "backoff_seconds": "Open back-off (s)",
             "backoff_cap_seconds": "Back-off cap (s)",
+            "probe_visibility_timeout_seconds": "Probe visibility timeout (s)",
         }
 
     def clean(self):

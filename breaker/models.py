@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -89,6 +90,12 @@ class Breaker(models.Model):
     function_timeout_seconds = models.PositiveIntegerField(
         default=3, help_text="Read from the function's configuration; probes wait this long."
     )
+    probe_visibility_timeout_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="How long a probe hides its message; empty: the function's timeout + 30 s.",
+    )
     close_when_queue_empty = models.BooleanField(
         default=True, help_text="An empty queue closes the breaker; otherwise probing goes on."
     )
@@ -135,6 +142,16 @@ class Breaker(models.Model):
 
     # ---- one-row rules -------------------------------------------------------------------
 
+    def clean(self) -> None:
+        visibility = self.probe_visibility_timeout_seconds
+        if visibility is not None and not self.function_timeout_seconds < visibility <= 43_200:
+            raise ValidationError(
+                {
+                    "probe_visibility_timeout_seconds": f"Must exceed the function's timeout "
+                    f"({self.function_timeout_seconds} s) and be at most 43200 s (12 hours)."
+                }
+            )
+
     @property
     def alarm_names(self) -> list[str]:
         return [alarm_name_of(alarm) for alarm in self.alarms]
@@ -180,7 +197,7 @@ class Breaker(models.Model):
     @property
     def probe_visibility_timeout(self) -> int:
         """Longer than the function may run, so the message cannot reappear mid-probe."""
-        return self.function_timeout_seconds + 30
+        return self.probe_visibility_timeout_seconds or self.function_timeout_seconds + 30
 
     @property
     def probe_read_timeout(self) -> int:

@@ -234,3 +234,26 @@ def test_a_closed_or_tripped_breaker_is_never_probed(breaker, function):
     actions.do_trip(breaker, actor="oscar", reason="maintenance", now=NOW)
     assert probe_at(breaker, 0) is None
     assert breaker.probes.count() == 0
+
+
+def test_a_probe_visibility_timeout_setting_replaces_the_default(breaker, function, sqs_clock):
+    actions.do_update_settings(breaker, actor="ada", probe_visibility_timeout_seconds=100)
+    half_open(breaker, function)
+    function.send("order-1")
+    function.answer_with(function_error="Unhandled")
+
+    probe_at(breaker, 0)
+
+    sqs_clock(99)
+    assert function.visible() == 0
+    sqs_clock(2)
+    assert function.visible() == 1
+
+
+def test_a_probe_visibility_timeout_must_exceed_the_functions_timeout(breaker):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="exceed the function's timeout"):
+        actions.do_update_settings(breaker, actor="ada", probe_visibility_timeout_seconds=5)
+    breaker.refresh_from_db()
+    assert breaker.probe_visibility_timeout_seconds is None
