@@ -48,13 +48,6 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target_label}"
 
-    @property
-    def details_summary(self) -> str:
-        """``key: value`` pairs for the history table (values as JSON, so types stay visible)."""
-        return " · ".join(
-            f"{key}: {json.dumps(value, default=str)}" for key, value in self.details.items()
-        )
-
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise AppendOnlyError("audit events are append-only: they cannot be updated")
@@ -62,3 +55,10 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("audit events are append-only: they cannot be deleted")
+
+    @property
+    def details_summary(self) -> str:
+        """``key: value`` pairs for the history table (values as JSON, so types stay visible)."""
+        return " · ".join(
+            f"{key}: {json.dumps(value, default=str)}" for key, value in self.details.items()
+        )

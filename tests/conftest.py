@@ -107,3 +107,15 @@ def pytest_sessionfinish(session, exitstatus):
     from tests.deploy import recorder
 
     recorder.check(session)
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that commit (live server, transactional_db) end with a flush, which would take the
+    roles of the data migrations with it: restore the migrated rows for every one of them."""
+    for item in items:
+        names = getattr(item, "fixturenames", [])
+        marker = item.get_closest_marker("django_db")
+        committing = "live_server" in names or "transactional_db" in names
+        transactional = committing or (marker and marker.kwargs.get("transaction"))
+        if transactional and "django_db_serialized_rollback" not in names:
+            names.append("django_db_serialized_rollback")
