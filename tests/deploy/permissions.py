@@ -38,6 +38,19 @@ ROLE_FOR_SERVICE = {
     "cloudwatch": ("workload-account.yaml", "ConsoleWorkloadRole"),
     "sts": ("console-account.yaml", "ConsoleRole"),
 }
+# The usage sources: cleanup asks every enabled account what it runs, the registry account
+# included, so the registry role must grant these too (or every check there fails closed).
+USAGE_SOURCES = {
+    ("ecs", "ListClusters"),
+    ("ecs", "ListTaskDefinitions"),
+    ("ecs", "DescribeTaskDefinition"),
+    ("ecs", "ListServices"),
+    ("ecs", "DescribeServices"),
+    ("ecs", "ListTasks"),
+    ("ecs", "DescribeTasks"),
+    ("lambda", "ListFunctions"),
+    ("lambda", "GetFunction"),
+}
 # Operations whose IAM action has another name.
 ACTION_NAMES = {("lambda", "Invoke"): "InvokeFunction"}
 # Operations that need no permission at all.
@@ -136,11 +149,14 @@ def compare(calls: set[tuple[str, str]], templates: dict[str, dict[str, Any]]) -
         if service not in ROLE_FOR_SERVICE:
             missing.append(f"(no template grants {service}): {service}:{operation}")
             continue
-        key = ROLE_FOR_SERVICE[service]
+        keys = [ROLE_FOR_SERVICE[service]]
+        if (service, operation) in USAGE_SOURCES:
+            keys.append(ROLE_FOR_SERVICE["ecr"])
         action = iam_action(service, operation)
-        needed[key].add(action)
-        if action not in granted[key]:
-            missing.append(f"{key[0]}: {action}")
+        for key in keys:
+            needed[key].add(action)
+            if action not in granted[key]:
+                missing.append(f"{key[0]}: {action}")
     unused = sorted(
         f"{name}: {action}"
         for (name, role), actions in granted.items()

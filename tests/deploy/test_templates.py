@@ -198,3 +198,16 @@ def test_hadolint_passes_on_the_dockerfile_with_the_make_lint_options():
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_registry_role_must_answer_the_usage_sources_too(templates):
+    """Cleanup asks every enabled account what it runs, the registry account included."""
+    registry = permissions.load(TEMPLATES / "registry-account.yaml")
+    registry["Resources"]["ConsoleRegistryRole"]["Properties"]["Policies"] = [
+        policy
+        for policy in registry["Resources"]["ConsoleRegistryRole"]["Properties"]["Policies"]
+        if policy["PolicyName"] != "usage-sources"
+    ]
+    result = permissions.compare(CALLED, {**templates, "registry-account.yaml": registry})
+    assert "registry-account.yaml: ecs:ListTaskDefinitions" in result.missing
+    assert "registry-account.yaml: lambda:GetFunction" in result.missing
