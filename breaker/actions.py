@@ -3,7 +3,8 @@ then the event source mapping brought in line with that state.
 
 Order matters. The state change is committed first and the AWS call comes after it (the wait for
 ``Disabled`` can take seconds and must not hold the database). If the AWS call fails, the state
-is still right and the error is stored on the breaker; the reconcile pass (every minute) sees
+is still right and the error is stored on the breaker (an alarm handler runs inside the
+inbox's transaction: there the mapping is changed at once and the wait runs after the commit); the reconcile pass (every minute) sees
 the mapping disagree with the state and corrects it. ``_converge_mapping`` always moves the
 mapping toward the breaker's state *as it is now*, re-read after each call, so an ALARM that
 lands while a close is enabling the mapping still ends with the mapping disabled.
@@ -19,6 +20,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -126,9 +128,15 @@ def _enqueue_probe(breaker_id: int) -> None:
 # ---- the event source mapping -----------------------------------------------------------------
 
 
-def _converge_mapping(breaker_id: int, now: datetime, *, attempts: int = 3) -> str:
+def _converge_mapping(
+    breaker_id: int, now: datetime, *, attempts: int = 3, wait: bool = True
+) -> str:
     """Enable the mapping of a closed breaker, disable it otherwise, wait for the stable state,
-    and store what AWS reports. Never raises for AWS errors: they are stored on the breaker."""
+    and store what AWS reports. Never raises for AWS errors: they are stored on the breaker.
+
+    ``wait=False`` is for callers inside someone else's transaction (the inbox runs handlers in
+    one): the change is made at once, the wait for the stable state runs after the commit, so
+    the database is not held while Lambda finishes disabling."""
     error = ""
     state = ""
     for _ in range(attempts):
@@ -138,33 +146,62 @@ def _converge_mapping(breaker_id: int, now: datetime, *, attempts: int = 3) -> s
         enabled = breaker.mapping_should_poll
         wanted = "Enabled" if enabled else "Disabled"
         try:
-            first = aws.set_mapping_enabled(
+            mapping = aws.set_mapping_enabled(
                 breaker.account, breaker.region, breaker.mapping_uuid, enabled
             )
-            state = aws.wait_for_mapping(
-                breaker.account, breaker.region, breaker.mapping_uuid, wanted, first=first
-            ).state
-            error = ""
+            if wait:
+                mapping = aws.wait_for_mapping(
+                    breaker.account, breaker.region, breaker.mapping_uuid, wanted, first=mapping
+                )
+            state, error = mapping.state, ""
         except BreakerAwsError as exc:
+            if _mapping_gone(exc, breaker, now):
+                return ""
             logger.warning(
                 "breaker %s: mapping %s not %s: %s", breaker.name, breaker.mapping_uuid, wanted, exc
             )
-            if exc.code == "ResourceNotFoundException":
-                _mark_broken(
-                    breaker, now, f"event source mapping {breaker.mapping_uuid} no longer exists"
-                )
-                return ""
             error = f"{now:%Y-%m-%d %H:%M:%S} could not make the mapping {wanted}: {exc}"
             state = breaker.mapping_state
-        Breaker.objects.filter(pk=breaker_id).update(
-            mapping_state=state, mapping_error=error, mapping_checked_at=now
-        )
+        _store_mapping(breaker_id, state, error, now)
         if error:
+            return state
+        if not wait:
+            transaction.on_commit(partial(_await_mapping, breaker_id, wanted, now))
             return state
         # The state may have changed while AWS was answering: go again if so.
         if Breaker.objects.get(pk=breaker_id).mapping_should_poll == enabled:
             return state
     return state
+
+
+def _await_mapping(breaker_id: int, wanted: str, now: datetime) -> None:
+    """After the commit of a change made without waiting: wait for the stable state, store it,
+    and converge again if the breaker changed its mind meanwhile."""
+    breaker = Breaker.objects.select_related("account").get(pk=breaker_id)
+    try:
+        mapping = aws.wait_for_mapping(
+            breaker.account, breaker.region, breaker.mapping_uuid, wanted
+        )
+    except BreakerAwsError as exc:
+        if not _mapping_gone(exc, breaker, now):
+            _store_mapping(breaker_id, breaker.mapping_state, f"{now:%Y-%m-%d %H:%M:%S} {exc}", now)
+        return
+    _store_mapping(breaker_id, mapping.state, "", now)
+    if Breaker.objects.get(pk=breaker_id).mapping_should_poll != (wanted == "Enabled"):
+        _converge_mapping(breaker_id, now)
+
+
+def _store_mapping(breaker_id: int, state: str, error: str, now: datetime) -> None:
+    Breaker.objects.filter(pk=breaker_id).update(
+        mapping_state=state, mapping_error=error, mapping_checked_at=now
+    )
+
+
+def _mapping_gone(exc: BreakerAwsError, breaker: Breaker, now: datetime) -> bool:
+    if exc.code != "ResourceNotFoundException":
+        return False
+    _mark_broken(breaker, now, f"event source mapping {breaker.mapping_uuid} no longer exists")
+    return True
 
 
 def _mark_broken(breaker: Breaker, now: datetime, why: str) -> None:
@@ -189,6 +226,7 @@ def do_apply_alarm_state(
     actor: str,
     cause: str = Cause.ALARM,
     now: datetime | None = None,
+    wait: bool = True,
 ) -> str:
     """Apply one alarm state change to one breaker; returns a note of what happened.
 
@@ -262,7 +300,7 @@ def do_apply_alarm_state(
             breaker_id = locked.pk
             transaction.on_commit(lambda: _enqueue_probe(breaker_id))
     if open_mapping:
-        _converge_mapping(breaker.pk, now)
+        _converge_mapping(breaker.pk, now, wait=wait)
     return note
 
 

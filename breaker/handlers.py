@@ -73,8 +73,10 @@ def on_alarm_state_change(event: Any) -> str:
         raise registry.Ignored(
             f"no breaker watches alarm {change.alarm_name} in {change.account_id} {change.region}"
         )
+    # The inbox runs handlers in its transaction: disable at once, wait for Disabled after commit.
     notes = [
-        actions.do_apply_alarm_state(breaker, change, actor=event.actor) for breaker in breakers
+        actions.do_apply_alarm_state(breaker, change, actor=event.actor, wait=False)
+        for breaker in breakers
     ]
     return "; ".join(notes)
 

@@ -106,3 +106,49 @@ def test_a_breaker_that_closes_while_an_alarm_lands_ends_with_the_mapping_disabl
 
     assert calls == [True, False]
     assert function.mapping_state() == "Disabled"
+
+
+def test_the_inbox_handler_disables_at_once_and_waits_for_disabled_after_the_commit(
+    breaker, function, monkeypatch, django_capture_on_commit_callbacks
+):
+    from breaker import handlers
+    from tests.breaker.events import eventbridge_alarm, inbound
+
+    waits = []
+    real = breaker_aws.wait_for_mapping
+
+    def spy(*args, **kwargs):
+        waits.append(args[3])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(breaker_aws, "wait_for_mapping", spy)
+    with django_capture_on_commit_callbacks() as callbacks:
+        handlers.on_alarm_state_change(inbound(eventbridge_alarm(function.alarm_arn, "ALARM", NOW)))
+
+    assert function.mapping_state() == "Disabled"
+    assert waits == []  # nothing waited while the inbox's transaction was open
+    for callback in callbacks:
+        callback()
+    assert waits == ["Disabled"]
+    breaker.refresh_from_db()
+    assert (breaker.mapping_state, breaker.mapping_error) == ("Disabled", "")
+
+
+def test_a_mapping_stuck_after_the_commit_is_recorded_for_the_reconcile(
+    breaker, function, monkeypatch, django_capture_on_commit_callbacks
+):
+    from breaker import handlers
+    from tests.breaker.events import eventbridge_alarm, inbound
+
+    def stuck(*args, **kwargs):
+        raise breaker_aws.BreakerAwsError(
+            "still Disabling after 30 s", code="MappingWaitTimeout", retryable=True
+        )
+
+    monkeypatch.setattr(breaker_aws, "wait_for_mapping", stuck)
+    with django_capture_on_commit_callbacks(execute=True):
+        handlers.on_alarm_state_change(inbound(eventbridge_alarm(function.alarm_arn, "ALARM", NOW)))
+
+    breaker.refresh_from_db()
+    assert breaker.state == Breaker.State.OPEN
+    assert "still Disabling" in breaker.mapping_error
