@@ -2,12 +2,13 @@
 then the event source mapping brought in line with that state.
 
 Order matters. The state change is committed first and the AWS call comes after it (the wait for
-``Disabled`` can take seconds and must not hold the database). If the AWS call fails, the state
-is still right and the error is stored on the breaker (an alarm handler runs inside the
-inbox's transaction: there the mapping is changed at once and the wait runs after the commit); the reconcile pass (every minute) sees
-the mapping disagree with the state and corrects it. ``_converge_mapping`` always moves the
-mapping toward the breaker's state *as it is now*, re-read after each call, so an ALARM that
-lands while a close is enabling the mapping still ends with the mapping disabled.
+``Disabled`` can take seconds and must not hold the database; an alarm handler runs inside the
+inbox's transaction, so there the mapping is changed at once and the wait runs after the
+commit). If the AWS call fails, the state is still right and the error is stored on the
+breaker; the reconcile pass (every minute) sees the mapping disagree with the state and corrects
+it. ``_converge_mapping`` always moves the mapping toward the breaker's state *as it is now*,
+re-read after each call, so an ALARM that lands while a close is enabling the mapping still ends
+with the mapping disabled.
 """
 
 from __future__ import annotations
