@@ -887,10 +887,16 @@ def due_probe_ids(now: datetime) -> list[int]:
     )
 
 
-def do_tick(*, now: datetime | None = None, actor: str = WORKER, inline: bool = True) -> TickReport:
-    """Reconcile, end the back-offs that are over, then run (or enqueue) the due probes."""
+def do_run_due(
+    *,
+    now: datetime | None = None,
+    actor: str = WORKER,
+    inline: bool = True,
+    report: TickReport | None = None,
+) -> TickReport:
+    """End the back-offs that are over, then run (or enqueue) the due probes."""
     now = now or clock.now()
-    report = do_reconcile(now=now, actor=actor)
+    report = report or TickReport()
     for breaker in Breaker.objects.filter(
         mode=Mode.AUTO, state=State.OPEN, broken="", next_probe_at__lte=now
     ):
@@ -905,3 +911,20 @@ def do_tick(*, now: datetime | None = None, actor: str = WORKER, inline: bool = 
             _enqueue_probe(breaker_id)
             report.probes.append(f"breaker {breaker_id}: probe enqueued")
     return report
+
+
+def do_tick(*, now: datetime | None = None, actor: str = WORKER, inline: bool = True) -> TickReport:
+    """Reconcile, end the back-offs that are over, then run (or enqueue) the due probes."""
+    now = now or clock.now()
+    report = do_reconcile(now=now, actor=actor)
+    return do_run_due(now=now, actor=actor, inline=inline, report=report)
+
+
+def recovering_before(deadline: datetime) -> bool:
+    """Whether a breaker will want a probe, or its back-off will end, before ``deadline``."""
+    managed = Breaker.objects.filter(mode=Mode.AUTO, broken="")
+    half_open = Q(state=State.HALF_OPEN) & (
+        Q(next_probe_at__isnull=True) | Q(next_probe_at__lt=deadline)
+    )
+    backing_off = Q(state=State.OPEN, next_probe_at__lt=deadline)
+    return managed.filter(half_open | backing_off).exists()
