@@ -1,6 +1,6 @@
 """Benchmark of the breaker's reaction time: webhook accepted -> UpdateEventSourceMapping called.
 
-    .venv/bin/python bench/breaker_latency.py [--events 200] [--rate 20] [--poll 0.05]
+    .venv/bin/python bench/breaker_latency.py [--events 200] [--rate 20] [--poll 0.2]
         [--database-url postgres://postgres@127.0.0.1:5432/console_bench_breakers]
 
 What runs, all on loopback: moto's server (in this process, so it can note the moment each
@@ -19,7 +19,7 @@ It prints p50, p90, p99 and max. Target: p99 under 1 s.
 
 The ORM broker is polled: the worker looks for new tasks every ``Q_CLUSTER["poll"]`` seconds
 (1 s in the console's settings). The bench runs the console with a settings module that imports
-``console.settings`` and sets the poll to ``--poll`` (default 0.05 s), the same knob a deployment
+``console.settings`` and sets the poll to ``--poll`` (default 0.2 s, as Q_POLL), the same knob a deployment
 on the ORM broker would turn (or use the Redis broker, which blocks instead of polling).
 """
 
@@ -84,7 +84,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--rate", type=float, default=20.0, help="events a second (0: back to back)"
     )
-    parser.add_argument("--poll", type=float, default=0.05, help="worker's broker poll (s)")
+    parser.add_argument(
+        "--poll", type=float, default=0.2, help="worker's broker poll (s); 0.2 is Q_POLL's default"
+    )
     parser.add_argument(
         "--database-url", default="", help="PostgreSQL URL (default: SQLite in a temp dir)"
     )

@@ -62,7 +62,7 @@ def integer(name: str, default: int, *, minimum: int = 0) -> int:
     return number
 
 
-def decimal_number(name: str, default: float) -> float:
+def decimal_number(name: str, default: float, *, minimum: float = 0.0) -> float:
     value = raw(name)
     if value is None:
         return default
@@ -70,8 +70,8 @@ def decimal_number(name: str, default: float) -> float:
         number = float(value)
     except ValueError:
         raise SettingError(name, value, "expected a number such as 0.10") from None
-    if number < 0:
-        raise SettingError(name, value, "expected a number that is not negative")
+    if number < minimum:
+        raise SettingError(name, value, f"expected a number of at least {minimum}")
     return number
 
 
