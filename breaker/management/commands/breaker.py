@@ -1,4 +1,3 @@
-import getpass
 import json
 
 from django.core.exceptions import ValidationError
@@ -7,18 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from accounts.models import AwsAccount
 from breaker import actions
 from breaker.models import Breaker
-
-
-def cli_actor() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
-def describe(error: ValidationError) -> str:
-    if hasattr(error, "error_dict"):
-        return "; ".join(
-            f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()
-        )
-    return " ".join(error.messages)
+from console.cli import cli_actor, describe
 
 
 def positive(text: str) -> int:

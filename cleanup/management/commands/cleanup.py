@@ -1,4 +1,3 @@
-import getpass
 import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -6,10 +5,7 @@ from django.db.models import Count, Sum
 
 from cleanup import actions
 from cleanup.models import DeletionCheck, Repository
-
-
-def cli_actor() -> str:
-    return f"cli:{getpass.getuser()}"
+from console.cli import cli_actor
 
 
 class Command(BaseCommand):
