@@ -107,3 +107,14 @@ def test_schedules_are_written_once_and_updated_in_place():
         assert Schedule.objects.get(name="test.every-five").minutes == 10
     finally:
         schedules._registry.pop("test.every-five")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"), [(86400, "1d"), (5400, "1h 30m"), (0, "0s"), (90061, "1d 1h 1m 1s")]
+)
+def test_durations_read_like_the_settings(seconds, shown):
+    from datetime import timedelta
+
+    from console.templatetags.console import duration
+
+    assert duration(timedelta(seconds=seconds)) == shown

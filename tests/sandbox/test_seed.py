@@ -29,6 +29,7 @@ def test_seeding_registers_the_three_sandbox_accounts_and_each_one_verifies(aws,
     assert accounts["333333333333"].role_arn == "arn:aws:iam::333333333333:role/platform-console"
     for account in accounts.values():
         assert account.regions == ["eu-west-1"]
+        assert account.verification_state == "ok", account.last_verification_error
         assert actions.do_verify_account(account, actor="test"), account.last_verification_error
     assert set(
         AuditEvent.objects.filter(action="account.added").values_list("actor", flat=True)
