@@ -18,7 +18,7 @@ WORKDIR /build
 # Only what the dependencies depend on, so code changes reuse this layer. psycopg[binary] and
 # cryptography ship wheels: no compiler is needed.
 COPY pyproject.toml README.md ./
-RUN pip install --upgrade pip && pip install .
+RUN pip install .
 
 
 FROM ${PYTHON_IMAGE}

@@ -3,7 +3,6 @@ permission coverage comparison the suite runs at the end (tests/deploy/recorder.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -187,11 +186,11 @@ def test_cfn_lint_reports_nothing():
         assert [str(m) for m in matches] == [], template.name
 
 
-def test_hadolint_passes_on_the_dockerfile_with_the_make_lint_options():
+def test_hadolint_passes_on_the_dockerfile_with_no_rule_ignored():
     makefile = (permissions.ROOT / "Makefile").read_text()
-    (options,) = re.findall(r"hadolint (.*) Dockerfile", makefile)
+    assert "$(VENV)/bin/hadolint Dockerfile" in makefile
     result = subprocess.run(
-        [str(BIN / "hadolint"), *options.split(), "Dockerfile"],
+        [str(BIN / "hadolint"), "Dockerfile"],
         cwd=permissions.ROOT,
         capture_output=True,
         text=True,
