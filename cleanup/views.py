@@ -226,8 +226,8 @@ def checks_reject(request: HtmxRequest) -> HttpResponse:
     ids = _selected(request)
     form = ReasonForm(request.POST)
     if not form.is_valid():
-        if request.htmx:
-            return HttpResponse("A rejection needs a reason.", status=422)
+        if request.htmx:  # the rows as they were, and the reason why
+            return _after_queue_action(request, [], "A rejection needs a reason: nothing changed.")
         messages.error(request, "A rejection needs a reason.")
         return redirect("cleanup:deletions")
     rejected = actions.do_reject_checks(

@@ -59,12 +59,12 @@ def test_operator_approves_with_htmx_and_gets_the_rows_back(
 
 
 def test_reject_needs_a_reason_and_records_it(awaiting, operator_client):
-    assert (
-        operator_client.post(
-            "/deletions/reject/", {"check": [awaiting.pk]}, HTTP_HX_REQUEST="true"
-        ).status_code
-        == 422
+    refused = operator_client.post(
+        "/deletions/reject/", {"check": [awaiting.pk]}, HTTP_HX_REQUEST="true"
     )
+    assert "A rejection needs a reason: nothing changed." in refused.content.decode()
+    awaiting.refresh_from_db()
+    assert awaiting.status == "awaiting_approval"
     operator_client.post(
         "/deletions/reject/", {"check": [awaiting.pk], "reason": "release candidate"}
     )

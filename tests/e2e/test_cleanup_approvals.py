@@ -73,6 +73,7 @@ def test_an_operator_approves_two_checks_and_sees_them_deleted_without_a_reload(
     expect(page.locator(f"#check-{first.pk}")).to_have_attribute("data-status", "deleted")
     expect(page.locator(f"#check-{second.pk}")).to_have_attribute("data-status", "deleted")
     expect(page.locator(f"#check-{third.pk}")).to_have_attribute("data-status", "awaiting_approval")
+    expect(page.locator("#queue-message")).to_have_text("Approved 2 of 2 selected checks.")
     assert page.evaluate("window.__marker") == "no reload"
     remaining = world.ecr_digests("web")
     assert digests[0] not in remaining and digests[1] not in remaining and digests[2] in remaining
