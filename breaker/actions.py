@@ -51,9 +51,10 @@ SETTINGS_FIELDS = [
     "probe_visibility_timeout_seconds",
     "close_when_queue_empty",
 ]
-# Below Q_CLUSTER["retry"] (300 s): a probe task handed to a second worker would find the lease
-# held anyway, but it would be wasted work.
-PROBE_TASK_TIMEOUT = 280
+# A probe task may run as long as the probe's lease (the function's timeout, up to 15 minutes,
+# plus a margin); Q_CLUSTER["retry"] stays above that, so no probe task is handed to a second
+# worker while it runs (and one that were would find the lease held).
+PROBE_TASK_TIMEOUT_FLOOR = 120
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,9 @@ def _transition(
 
 
 def _enqueue_probe(breaker_id: int) -> None:
-    async_task("breaker.tasks.probe", breaker_id, timeout=PROBE_TASK_TIMEOUT, group="breaker")
+    lease = Breaker.objects.get(pk=breaker_id).probe_lease.total_seconds()
+    timeout = max(PROBE_TASK_TIMEOUT_FLOOR, int(lease))
+    async_task("breaker.tasks.probe", breaker_id, timeout=timeout, group="breaker")
 
 
 # ---- the event source mapping -----------------------------------------------------------------

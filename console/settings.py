@@ -154,7 +154,8 @@ Q_CLUSTER = {
     "name": "console",
     "workers": env.integer("Q_WORKERS", 2, minimum=1),
     "timeout": 240,
-    "retry": 300,
+    # Above the longest task: a probe may wait for a Lambda function's 15-minute timeout.
+    "retry": 1020,
     "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,

@@ -18,7 +18,7 @@ from webhooks.models import MAX_ATTEMPTS, InboundEvent
 
 logger = logging.getLogger(__name__)
 
-# Below Q_CLUSTER["retry"] (300 s), or a slow event would be handed to a second worker.
+# Below Q_CLUSTER["retry"], or a slow event would be handed to a second worker.
 TASK_TIMEOUT = 120
 PROCESS_BATCH = 500
 

@@ -66,3 +66,17 @@ def test_the_tick_never_runs_past_its_minute(breaker, function, fake_clock):
 
     assert sum(fake_clock.slept) <= tasks.PUMP_SPAN.total_seconds()
     assert breaker.probes.count() == 5
+
+
+def test_a_probe_task_outlasts_the_slowest_function_but_not_the_cluster_retry(
+    breaker, monkeypatch, settings
+):
+    from breaker import actions
+
+    Breaker.objects.filter(pk=breaker.pk).update(function_timeout_seconds=900)  # Lambda's maximum
+    enqueued = {}
+    monkeypatch.setattr(actions, "async_task", lambda *args, **options: enqueued.update(options))
+
+    actions._enqueue_probe(breaker.pk)
+
+    assert 900 < enqueued["timeout"] < settings.Q_CLUSTER["retry"]
