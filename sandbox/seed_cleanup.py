@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import suppress
 from datetime import timedelta
-
-from botocore.exceptions import ClientError
 
 from cleanup import actions
 from console import clock
@@ -40,11 +39,8 @@ def _put(ecr, repository: str, manifest: dict, tag: str | None, media_type: str)
     }
     if tag:
         params["imageTag"] = tag
-    try:
+    with suppress(ecr.exceptions.ImageAlreadyExistsException):
         ecr.put_image(**params)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ImageAlreadyExistsException":
-            raise
     return digest
 
 
@@ -63,15 +59,12 @@ def _image(ecr, repository: str, tag: str | None, seed: str, size: int) -> str:
 
 
 def _repository(ecr, name: str, *, opted_in: bool, immutable: bool = False) -> None:
-    try:
+    with suppress(ecr.exceptions.RepositoryAlreadyExistsException):
         ecr.create_repository(
             repositoryName=name,
             imageTagMutability="IMMUTABLE" if immutable else "MUTABLE",
             tags=OPT_IN if opted_in else [],
         )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "RepositoryAlreadyExistsException":
-            raise
 
 
 def _registry() -> dict[str, str]:
