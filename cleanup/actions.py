@@ -1001,6 +1001,29 @@ def _actor_of_deletion(check: DeletionCheck) -> str:
     return check.approved_by or WORKER
 
 
+def _record_image_event(check: DeletionCheck, action: str, now: datetime) -> None:
+    """``image.deleted`` / ``image.would_delete``: the digest, its tags and the bytes, by the
+    person who approved (or the worker where no approval was required)."""
+    image = check.image
+    audit.record(
+        _actor_of_deletion(check),
+        action,
+        target_type="ecr_image",
+        target_id=image.digest,
+        target_label=image.label,
+        account_id=image.repository.account.account_id,
+        details={
+            "digest": image.digest,
+            "tags": image.tags,
+            "bytes": image.size_bytes,
+            "repository": image.repository.name,
+            "region": image.repository.region,
+            "check": check.pk,
+        },
+        at=now,
+    )
+
+
 def _refuse_deletion(
     check, verdict: rules.Verdict, snapshot, stored, now, result: DeleteResult
 ) -> None:
@@ -1064,21 +1087,7 @@ def _record_would_delete(check, verdict, snapshot, stored, now, result: DeleteRe
             f"dry run (CLEANUP_DRY_RUN): would delete {image.size_bytes} bytes",
         )
         check.save(update_fields=["evidence", "snapshot", "would_delete"])
-        audit.record(
-            _actor_of_deletion(check),
-            "image.would_delete",
-            target_type="ecr_image",
-            target_id=image.digest,
-            target_label=image.label,
-            account_id=image.repository.account.account_id,
-            details={
-                "digest": image.digest,
-                "tags": image.tags,
-                "bytes": image.size_bytes,
-                "check": check.pk,
-            },
-            at=now,
-        )
+        _record_image_event(check, "image.would_delete", now)
     result.would_delete.append(check.pk)
 
 
@@ -1112,23 +1121,7 @@ def _record_deleted(check, verdict, snapshot, stored, now, result: DeleteResult)
             "timeline",
         ]
     )
-    audit.record(
-        _actor_of_deletion(check),
-        "image.deleted",
-        target_type="ecr_image",
-        target_id=image.digest,
-        target_label=image.label,
-        account_id=image.repository.account.account_id,
-        details={
-            "digest": image.digest,
-            "tags": image.tags,
-            "bytes": image.size_bytes,
-            "repository": image.repository.name,
-            "region": image.repository.region,
-            "check": check.pk,
-        },
-        at=now,
-    )
+    _record_image_event(check, "image.deleted", now)
     result.deleted.append(check.pk)
     result.bytes_reclaimed += image.size_bytes
 
