@@ -100,4 +100,5 @@ def seed() -> list[Breaker]:
                 alarms=[created["alarm"]],
             )
         )
+    actions.do_reconcile(actor=ACTOR)  # read the alarms now, not at the worker's first tick
     return breakers

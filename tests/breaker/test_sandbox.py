@@ -28,6 +28,8 @@ def test_seed_puts_a_watched_function_in_production_and_development(seeded):
         )
         assert alarms["MetricAlarms"][0]["MetricName"] == "Errors"
         assert breaker.state == Breaker.State.CLOSED
+        breaker.refresh_from_db()
+        assert [entry.get("state") for entry in breaker.alarm_states.values()] == ["OK"]
 
 
 def test_seeding_twice_adds_no_second_breaker(seeded):
