@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -18,6 +18,7 @@ EDITABLE_FIELDS = [
     "role_arn",
     "external_id",
     "regions",
+    "usage_regions",
     "is_registry",
     "enabled",
 ]
@@ -77,6 +78,33 @@ def do_update_account(account: AwsAccount, *, actor: str, **changes: Any) -> lis
 
 def do_disable_account(account: AwsAccount, *, actor: str) -> bool:
     return bool(do_update_account(account, actor=actor, enabled=False))
+
+
+REGION_DISCOVERY_MAX_AGE = timedelta(days=1)
+
+
+def usage_regions(account: AwsAccount, now: datetime | None = None) -> list[str]:
+    """The regions where cleanup reads what this account runs: the operator's narrowed list, or
+    every region enabled in the account (``ec2:DescribeRegions``, remembered for a day). Raises
+    ``aws.AwsError`` when the regions cannot be discovered: the caller fails closed."""
+    if account.usage_regions:
+        return list(account.usage_regions)
+    now = now or clock.now()
+    fresh = (
+        account.regions_discovered_at is not None
+        and account.regions_discovered_at > now - REGION_DISCOVERY_MAX_AGE
+    )
+    if account.discovered_regions and fresh:
+        return list(account.discovered_regions)
+    discovered = aws.enabled_regions(account)
+    if not discovered:
+        raise aws.AwsError("DescribeRegions answered no region", account_id=account.account_id)
+    account.discovered_regions = discovered
+    account.regions_discovered_at = now
+    AwsAccount.objects.filter(pk=account.pk).update(
+        discovered_regions=discovered, regions_discovered_at=now
+    )
+    return discovered
 
 
 def do_verify_account(account: AwsAccount, *, actor: str, now: datetime | None = None) -> bool:

@@ -206,6 +206,30 @@ def caller_account(account: AwsAccount) -> str:
         return client(account, region, "sts").get_caller_identity()["Account"]
 
 
+def enabled_regions(account: AwsAccount) -> list[str]:
+    """The regions enabled in the account (``ec2:DescribeRegions`` without ``AllRegions`` answers
+    only those: the default ones and the opted-in ones), sorted."""
+    region = (account.regions or [settings.AWS_DEFAULT_REGION])[0]
+    with translated_errors(account.account_id):
+        answer = client(account, region, "ec2").describe_regions()
+    return sorted(
+        entry["RegionName"]
+        for entry in answer.get("Regions", [])
+        if entry.get("OptInStatus", "opt-in-not-required") != "not-opted-in"
+    )
+
+
+@lru_cache(maxsize=4096)
+def offers(service: str, region: str) -> bool:
+    """Whether AWS offers ``service`` in ``region``, from botocore's endpoint data. A region that
+    botocore does not know at all is assumed to offer it (asking fails closed; skipping would not)."""
+    core = botocore.session.get_session()
+    for partition in core.get_available_partitions():
+        if region in core.get_available_regions(service, partition_name=partition):
+            return True
+    return region not in known_regions()
+
+
 def clear_caches() -> None:
     """Forget every cached credential, session and client (tests; after credentials rotate)."""
     with _lock:

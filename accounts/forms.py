@@ -16,6 +16,12 @@ class RegionsField(forms.CharField):
 
 class AccountForm(forms.ModelForm):
     regions = RegionsField(help_text="Comma-separated, for example eu-west-1, us-east-1.")
+    usage_regions = RegionsField(
+        required=False,
+        label="Usage regions",
+        help_text="Where cleanup looks for images in use. Leave empty for every region enabled "
+        "in the account (recommended); a list narrows it.",
+    )
 
     class Meta:
         model = AwsAccount
@@ -26,6 +32,7 @@ class AccountForm(forms.ModelForm):
             "role_arn",
             "external_id",
             "regions",
+            "usage_regions",
             "is_registry",
         ]
 
@@ -38,6 +45,7 @@ class AccountEditForm(AccountForm):
             "role_arn",
             "external_id",
             "regions",
+            "usage_regions",
             "is_registry",
             "enabled",
         ]

@@ -8,6 +8,7 @@ from accounts.validators import (
     validate_external_id,
     validate_regions,
     validate_role_arn,
+    validate_usage_regions,
 )
 
 
@@ -33,7 +34,21 @@ class AwsAccount(models.Model):
         help_text="Role the console assumes in this account; empty means the console's own credentials.",
     )
     external_id = models.CharField(max_length=1224, blank=True, validators=[validate_external_id])
-    regions = models.JSONField(default=list, validators=[validate_regions])
+    regions = models.JSONField(
+        default=list,
+        validators=[validate_regions],
+        help_text="Where the console works in this account: ECR repositories of a registry, "
+        "breakers, and the account's own API calls.",
+    )
+    usage_regions = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_usage_regions],
+        help_text="Where cleanup looks for images in use. Empty: every region enabled in the "
+        "account (discovered daily). A list narrows it, and every check's evidence says so.",
+    )
+    discovered_regions = models.JSONField(default=list, blank=True, editable=False)
+    regions_discovered_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_registry = models.BooleanField("holds ECR repositories", default=False)
     enabled = models.BooleanField(default=True)
     last_verified_at = models.DateTimeField(null=True, blank=True)
@@ -51,13 +66,29 @@ class AwsAccount(models.Model):
         return f"{self.name} ({self.account_id})"
 
     def clean(self) -> None:
-        match = ROLE_ARN.match(self.role_arn or "")
+        match = ROLE_ARN.fullmatch(self.role_arn or "")
         if match and self.account_id and match.group(2) != self.account_id:
             raise ValidationError(
                 {
                     "role_arn": f"The role belongs to account {match.group(2)}, not to {self.account_id}."
                 }
             )
+
+    @property
+    def usage_narrowed(self) -> bool:
+        return bool(self.usage_regions)
+
+    @property
+    def usage_scope(self) -> str:
+        """Where usage is read, in words, as the account page and every check's evidence say it."""
+        if self.usage_regions:
+            return f"usage read in {', '.join(self.usage_regions)} only (narrowed by an operator)"
+        if self.discovered_regions:
+            return (
+                f"usage read in every enabled region ({len(self.discovered_regions)}, "
+                f"discovered {self.regions_discovered_at:%Y-%m-%d %H:%M} UTC)"
+            )
+        return "usage read in every enabled region (not discovered yet)"
 
     @property
     def verification_state(self) -> str:

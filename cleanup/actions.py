@@ -682,6 +682,7 @@ def _evidence(verdict: rules.Verdict, snapshot: usage.Snapshot, stored: UsageSna
         "taken_at": snapshot.taken_at.isoformat(),
         "complete": snapshot.complete,
         "errors": snapshot.errors,
+        "scope": snapshot.scope_json(),
         "outcome": verdict.outcome,
         "reason": verdict.reason,
         "references": [ref.as_dict() for ref in verdict.references[:50]],
@@ -782,7 +783,7 @@ def _apply_decision(
             action = "check.approved"
         fields += ["last_error"]
     else:
-        check.status = Status.IN_USE if outcome == rules.IN_USE else Status.CANCELLED
+        check.status = Status.IN_USE if outcome in rules.USED else Status.CANCELLED
         check.decided_by, check.decided_at, check.decision_reason = actor, now, verdict.reason
         check.note(now, check.status, verdict.reason, actor)
         fields += ["decided_by", "decided_at", "decision_reason"]
@@ -1050,7 +1051,7 @@ def _refuse_deletion(
             check.status = Status.AWAITING_APPROVAL
             result.kept.append(check.pk)
         else:
-            check.status = Status.IN_USE if verdict.outcome == rules.IN_USE else Status.CANCELLED
+            check.status = Status.IN_USE if verdict.outcome in rules.USED else Status.CANCELLED
             check.decided_by, check.decided_at, check.decision_reason = actor, now, verdict.reason
             fields += ["decided_by", "decided_at", "decision_reason"]
             result.kept.append(check.pk)
@@ -1213,6 +1214,8 @@ def do_sweep(
             if image.pk in open_images:
                 continue
             if rules.kept_by_rule(image.digest, repository, state, protected):
+                continue
+            if rules.recently_pulled(image.last_pulled_at, now):
                 continue
             if any(
                 rules.kept_by_rule(parent, repository, state, protected)

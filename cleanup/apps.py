@@ -6,7 +6,18 @@ class CleanupConfig(AppConfig):
     verbose_name = "ECR cleanup"
 
     def ready(self) -> None:
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+
         from cleanup import handlers, tiles  # noqa: F401  (tiles: dashboard registration)
+        from cleanup.usage import SKIPPABLE_SOURCES
+
+        unknown = sorted(set(settings.CLEANUP_SKIP_SOURCES) - SKIPPABLE_SOURCES)
+        if unknown:
+            raise ImproperlyConfigured(
+                f"CLEANUP_SKIP_SOURCES={','.join(settings.CLEANUP_SKIP_SOURCES)!r} is invalid: "
+                f"unknown source {', '.join(unknown)}; known: {', '.join(sorted(SKIPPABLE_SOURCES))}"
+            )
         from console import schedules
         from webhooks import registry
 

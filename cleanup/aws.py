@@ -1,5 +1,5 @@
 """The only module of ``cleanup`` that talks to AWS: ECR in the registry accounts, and the usage
-sources (ECS, Lambda, AWS Config) in every account. Returns small dataclasses; raises
+sources (ECS, Lambda, AWS Batch, App Runner, AWS Config) in every account. Returns small dataclasses; raises
 ``CleanupAwsError``; a missing resource is a normal answer (``None`` or an empty list)."""
 
 from __future__ import annotations
@@ -66,10 +66,18 @@ class TaskInfo:
 
 @dataclass(frozen=True)
 class FunctionSummary:
+    """One version of an image function: ``$LATEST`` or a published version (``arn`` then carries
+    the version as its qualifier)."""
+
     name: str
     arn: str
     code_sha256: str
     last_modified: str
+    version: str = "$LATEST"
+
+    @property
+    def published(self) -> bool:
+        return self.version != "$LATEST"
 
 
 @dataclass(frozen=True)
@@ -335,9 +343,13 @@ def list_running_tasks(account: AwsAccount, region: str, clusters: list[str]) ->
 
 
 def list_image_functions(account: AwsAccount, region: str) -> list[FunctionSummary]:
+    """Every version of every image function: ``$LATEST`` and each published version, which
+    aliases, provisioned concurrency and qualified mappings point at, and which keeps the digest
+    it was published with (``ListFunctions`` with ``FunctionVersion=ALL``)."""
     found = []
+    paginator = _client(account, region, "lambda").get_paginator("list_functions")
     with _errors(account):
-        for page in _client(account, region, "lambda").get_paginator("list_functions").paginate():
+        for page in paginator.paginate(FunctionVersion="ALL"):
             for function in page["Functions"]:
                 if function.get("PackageType") == "Image":
                     found.append(
@@ -346,16 +358,22 @@ def list_image_functions(account: AwsAccount, region: str) -> list[FunctionSumma
                             arn=function["FunctionArn"],
                             code_sha256=function.get("CodeSha256", ""),
                             last_modified=function.get("LastModified", ""),
+                            version=function.get("Version") or "$LATEST",
                         )
                     )
     return found
 
 
-def function_image(account: AwsAccount, region: str, name: str) -> FunctionImage | None:
+def function_image(
+    account: AwsAccount, region: str, name: str, version: str = "$LATEST"
+) -> FunctionImage | None:
+    """The image of one version of a function (``GetFunction`` with that ``Qualifier``)."""
     try:
         with _errors(account):
             code = (
-                _client(account, region, "lambda").get_function(FunctionName=name).get("Code", {})
+                _client(account, region, "lambda")
+                .get_function(FunctionName=name, Qualifier=version)
+                .get("Code", {})
             )
     except CleanupAwsError as exc:
         if exc.code == "ResourceNotFoundException":
@@ -364,6 +382,69 @@ def function_image(account: AwsAccount, region: str, name: str) -> FunctionImage
     return FunctionImage(
         image_uri=code.get("ImageUri", ""), resolved_uri=code.get("ResolvedImageUri", "")
     )
+
+
+# AWS Batch and App Runner ----------------------------------------------------------------------
+
+
+def list_batch_images(account: AwsAccount, region: str) -> list[tuple[str, str]]:
+    """(job definition name:revision, image) of every container of every ACTIVE job definition:
+    container, multi-node, ECS and EKS properties alike."""
+    found = []
+    paginator = _client(account, region, "batch").get_paginator("describe_job_definitions")
+    with _errors(account):
+        for page in paginator.paginate(status="ACTIVE"):
+            for definition in page.get("jobDefinitions", []):
+                where = (
+                    f"{definition.get('jobDefinitionName', '?')}:{definition.get('revision', '?')}"
+                )
+                found.extend((where, image) for image in _batch_images(definition))
+    return found
+
+
+def _batch_images(definition: dict[str, Any]) -> list[str]:
+    containers: list[dict[str, Any]] = [definition.get("containerProperties") or {}]
+    for node_range in (definition.get("nodeProperties") or {}).get("nodeRangeProperties", []):
+        containers.append(node_range.get("container") or {})
+        containers += _ecs_containers(node_range.get("ecsProperties"))
+        containers += _eks_containers(node_range.get("eksProperties"))
+    containers += _ecs_containers(definition.get("ecsProperties"))
+    containers += _eks_containers(definition.get("eksProperties"))
+    return [container["image"] for container in containers if container.get("image")]
+
+
+def _ecs_containers(properties: dict[str, Any] | None) -> list[dict[str, Any]]:
+    tasks = (properties or {}).get("taskProperties", [])
+    return [container for task in tasks for container in task.get("containers", [])]
+
+
+def _eks_containers(properties: dict[str, Any] | None) -> list[dict[str, Any]]:
+    pod = (properties or {}).get("podProperties") or {}
+    return [*pod.get("containers", []), *pod.get("initContainers", [])]
+
+
+def list_apprunner_images(account: AwsAccount, region: str) -> list[tuple[str, str]]:
+    """(service name, image) of every App Runner service deployed from an image (any status but
+    DELETED: a paused service resumes on the image it has)."""
+    apprunner = _client(account, region, "apprunner")
+    found = []
+    token = ""
+    with _errors(account):
+        while True:
+            answer = apprunner.list_services(**({"NextToken": token} if token else {}))
+            for summary in answer.get("ServiceSummaryList", []):
+                if summary.get("Status") == "DELETED":
+                    continue
+                service = apprunner.describe_service(ServiceArn=summary["ServiceArn"])["Service"]
+                source = service.get("SourceConfiguration") or {}
+                image = (source.get("ImageRepository") or {}).get("ImageIdentifier", "")
+                if image:
+                    found.append(
+                        (service.get("ServiceName", summary.get("ServiceName", "?")), image)
+                    )
+            token = answer.get("NextToken", "")
+            if not token:
+                return found
 
 
 # AWS Config -------------------------------------------------------------------------------------

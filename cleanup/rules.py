@@ -1,7 +1,7 @@
 """The decision of one check, as pure logic over what ECR and the usage sources said.
 
 ``judge`` is used twice: when a due check is decided, and again for every image at the moment of
-deletion (with ``deleting=True``), because an approval may be hours old. Every deletion safety
+deletion (then with ``parent_stays``), because an approval may be hours old. Every deletion safety
 rule of DESIGN.md section 4 is one branch here, in the order a reader would ask them.
 """
 
@@ -11,16 +11,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
+
 from cleanup.models import Image, Repository
+from console.templatetags.console import duration
 from cleanup.usage import Reference, RepositoryState, Snapshot, references_to_image
 
 IN_USE = "in_use"
+RECENTLY_PULLED = "recently_pulled"
 KEPT = "kept"
 GONE = "gone"
 NOT_OPTED_IN = "not_opted_in"
 UNKNOWN = "unknown"
 TOO_RECENT = "too_recent"
 UNUSED = "unused"
+# Outcomes that close a check as "in use": the image is kept because something uses it.
+USED = frozenset({IN_USE, RECENTLY_PULLED})
 
 
 @dataclass
@@ -47,6 +53,18 @@ def kept_by_rule(
     return ""
 
 
+def recently_pulled(last_pulled_at: datetime | None, now: datetime) -> str:
+    """Why ECR's last recorded pull keeps the image (``CLEANUP_KEEP_PULLED_WITHIN``), or ''.
+    A pull is the only trace of consumers no AWS API lists: EKS, CI runners, laptops."""
+    window: timedelta = settings.CLEANUP_KEEP_PULLED_WITHIN
+    if not window or last_pulled_at is None or last_pulled_at <= now - window:
+        return ""
+    return (
+        f"pulled {last_pulled_at:%Y-%m-%d %H:%M} UTC, within the last {duration(window)} "
+        "(CLEANUP_KEEP_PULLED_WITHIN): a consumer the console cannot list may still use it"
+    )
+
+
 def judge(
     image: Image,
     repository: Repository,
@@ -71,6 +89,9 @@ def judge(
     reason = kept_by_rule(image.digest, repository, state, protected)
     if reason:
         return Verdict(KEPT, reason)
+    reason = recently_pulled(state.images[image.digest].last_pulled_at, now)
+    if reason:
+        return Verdict(RECENTLY_PULLED, reason)
     parents = state.parents.get(image.digest, set())
     for parent in sorted(parents):
         reason = kept_by_rule(parent, repository, state, protected)
@@ -78,6 +99,13 @@ def judge(
             return Verdict(KEPT, f"child of index {parent[:19]}, which is kept: {reason}")
     if not snapshot.complete:
         return Verdict(UNKNOWN, "not every usage source answered: " + "; ".join(snapshot.errors))
+    unreadable = snapshot.unreadable_for(repository.account.account_id)
+    if unreadable:
+        return Verdict(
+            UNKNOWN,
+            f"{len(unreadable)} image reference(s) name this registry but cannot be read: "
+            + "; ".join(item.describe() for item in unreadable[:5]),
+        )
     references = references_to_image(snapshot, repository.key, state, image.digest)
     for parent in sorted(parents):
         references += references_to_image(snapshot, repository.key, state, parent)

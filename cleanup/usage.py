@@ -14,20 +14,39 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from django.conf import settings
+
+from accounts import actions as account_actions
+from accounts import aws as accounts_aws
 from accounts.models import AwsAccount
 from cleanup import aws
-from cleanup.models import RegistrySettings, TaskDefinitionImages
+from cleanup.models import FunctionVersionImage, RegistrySettings, TaskDefinitionImages
 
-ECR_IMAGE = re.compile(
-    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
-    r"(?P<repository>[^:@\s]+)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+# Every host form of a private ECR registry: standard, FIPS, dual-stack (IPv6), China, and the
+# European Sovereign Cloud. A reference whose host names a 12-digit account but matches none of
+# them is "unreadable" and fails the decision closed.
+REGISTRY_HOST = re.compile(
+    r"(?P<account>[0-9]{12})\.dkr(?:\.ecr|\.ecr-fips|-ecr|-ecr-fips)"
+    r"\.(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]+)"
+    r"\.(?:amazonaws\.com|amazonaws\.com\.cn|on\.aws|on\.amazonwebservices\.com\.cn|amazonaws\.eu)",
+    re.ASCII,
 )
+# ECR's own patterns (botocore's service model): repository names 2-256 characters, tags 1-300.
+REPOSITORY_NAME = re.compile(
+    r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*", re.ASCII
+)
+IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,299}", re.ASCII)
+IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}", re.ASCII)
+ACCOUNT_IN_HOST = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])", re.ASCII)
 CONFIG_EXPRESSION_LIMIT = 4096
 
+SOURCE_REGIONS = "enabled_regions"
 SOURCE_TASK_DEFINITIONS = "ecs_task_definitions"
 SOURCE_SERVICES = "ecs_services"
 SOURCE_TASKS = "ecs_running_tasks"
 SOURCE_LAMBDA = "lambda_functions"
+SOURCE_BATCH = "batch_job_definitions"
+SOURCE_APPRUNNER = "apprunner_services"
 SOURCE_CONFIG = "config_aggregator"
 
 
@@ -47,16 +66,34 @@ class ImageRef:
 
 
 def parse_image(uri: str) -> ImageRef | None:
-    """Parse an ECR image URI; None for other registries or malformed values."""
-    match = ECR_IMAGE.match((uri or "").strip())
-    if not match:
+    """Parse an ECR image URI in any of its host forms; None for anything else (another
+    registry, or a malformed value: see ``unreadable_accounts``)."""
+    host, slash, rest = (uri or "").strip().partition("/")
+    match = REGISTRY_HOST.fullmatch(host.lower())
+    if not match or not slash:
         return None
-    tag, digest = match.group("tag"), match.group("digest")
-    if tag is None and digest is None:
-        tag = "latest"
+    rest, at, digest = rest.partition("@")
+    if at and not IMAGE_DIGEST.fullmatch(digest):
+        return None
+    repository, colon, tag = rest.partition(":")
+    if colon and not IMAGE_TAG.fullmatch(tag):
+        return None
+    if not (2 <= len(repository) <= 256 and REPOSITORY_NAME.fullmatch(repository)):
+        return None
     return ImageRef(
-        match.group("account"), match.group("region"), match.group("repository"), tag, digest
+        match.group("account"),
+        match.group("region"),
+        repository,
+        tag or (None if digest else "latest"),
+        digest or None,
     )
+
+
+def unreadable_accounts(uri: str) -> set[str]:
+    """The 12-digit account ids named in the host of an image string that ``parse_image`` could
+    not read: if one is a registry's, that registry's images cannot be judged unused."""
+    host = (uri or "").strip().partition("/")[0]
+    return set(ACCOUNT_IN_HOST.findall(host))
 
 
 @dataclass(frozen=True)
@@ -78,6 +115,25 @@ class Reference:
         return data
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """An image string that names an account's registry host but cannot be parsed."""
+
+    source: str
+    account_id: str
+    region: str
+    where: str
+    image: str
+    registries: frozenset[str]
+
+    def describe(self) -> str:
+        return (
+            f"{SOURCE_NAMES.get(self.source, self.source)} {self.account_id}/{self.region} "
+            f"({self.where}) names registry {', '.join(sorted(self.registries))} "
+            f"in an image the console cannot read: {self.image[:300]!r}"
+        )
+
+
 @dataclass
 class SourceAnswer:
     source: str
@@ -86,6 +142,7 @@ class SourceAnswer:
     ok: bool = True
     error: str = ""
     references: int = 0
+    note: str = ""
 
 
 @dataclass
@@ -95,6 +152,9 @@ class Snapshot:
     by_repository: dict[tuple[str, str, str], list[Reference]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    unreadable: list[Unreadable] = field(default_factory=list)
+    scope: dict[str, str] = field(default_factory=dict)  # account id -> where usage was read
+    skipped: list[str] = field(default_factory=list)  # sources turned off by CLEANUP_SKIP_SOURCES
 
     @property
     def complete(self) -> bool:
@@ -104,7 +164,10 @@ class Snapshot:
     def errors(self) -> list[str]:
         return [
             f"{a.source} {a.account_id}/{a.region}: {a.error}" for a in self.answers if not a.ok
-        ]
+        ] + [item.describe() for item in self.unreadable]
+
+    def unreadable_for(self, registry_id: str) -> list[Unreadable]:
+        return [item for item in self.unreadable if registry_id in item.registries]
 
     _by_digest: dict[tuple, list[Reference]] = field(default_factory=lambda: defaultdict(list))
     _by_tag: dict[tuple, list[Reference]] = field(default_factory=lambda: defaultdict(list))
@@ -131,12 +194,19 @@ class Snapshot:
     def sources_json(self) -> list[dict]:
         return [asdict(answer) for answer in self.answers]
 
+    def scope_json(self) -> dict:
+        return {
+            "accounts": dict(self.scope),
+            "skipped": list(self.skipped),
+            "unreadable": [item.describe() for item in self.unreadable[:20]],
+        }
+
 
 # Caches ------------------------------------------------------------------------------------------
 
 _lock = threading.Lock()
 _task_definition_images: dict[str, list[str]] = {}
-_function_images: dict[tuple[str, str, str], aws.FunctionImage | None] = {}
+_function_images: dict[str, aws.FunctionImage] = {}
 
 
 def clear_caches(*, database: bool = False) -> None:
@@ -145,6 +215,7 @@ def clear_caches(*, database: bool = False) -> None:
         _function_images.clear()
     if database:
         TaskDefinitionImages.objects.all().delete()
+        FunctionVersionImage.objects.all().delete()
 
 
 def task_definition_images(
@@ -175,17 +246,47 @@ def task_definition_images(
     return found
 
 
-def _function_image(
-    account: AwsAccount, region: str, function: aws.FunctionSummary
-) -> aws.FunctionImage | None:
-    key = (function.arn, function.code_sha256, function.last_modified)
+def _function_key(function: aws.FunctionSummary) -> str:
+    """A published version never changes: its qualified ARN is enough. ``$LATEST`` changes with
+    every code update, so its code hash and modification time are part of the key."""
+    if function.published:
+        return function.arn
+    return f"{function.arn}:$LATEST:{function.code_sha256}:{function.last_modified}"
+
+
+def function_images(
+    account: AwsAccount, region: str, functions: list[aws.FunctionSummary], now: datetime
+) -> dict[str, aws.FunctionImage]:
+    """Images by ``_function_key``: the process cache, then the shared table, then
+    ``GetFunction`` with the version's qualifier for what nobody has seen yet. A version deleted
+    meanwhile is left out (it no longer runs)."""
+    wanted = {_function_key(function): function for function in functions}
     with _lock:
-        if key in _function_images:
-            return _function_images[key]
-    image = aws.function_image(account, region, function.name)
+        found = {key: _function_images[key] for key in wanted if key in _function_images}
+    missing = sorted(wanted.keys() - found.keys())
+    for start in range(0, len(missing), 500):
+        for row in FunctionVersionImage.objects.filter(key__in=missing[start : start + 500]):
+            found[row.key] = aws.FunctionImage(row.image_uri, row.resolved_uri)
+    fetched = []
+    for key in sorted(wanted.keys() - found.keys()):
+        function = wanted[key]
+        image = aws.function_image(account, region, function.name, function.version)
+        if image is None:
+            continue
+        found[key] = image
+        fetched.append(
+            FunctionVersionImage(
+                key=key,
+                image_uri=image.image_uri[:1024],
+                resolved_uri=image.resolved_uri[:1024],
+                fetched_at=now,
+            )
+        )
+    if fetched:
+        FunctionVersionImage.objects.bulk_create(fetched, ignore_conflicts=True, batch_size=500)
     with _lock:
-        _function_images[key] = image
-    return image
+        _function_images.update(found)
+    return found
 
 
 # Sources -----------------------------------------------------------------------------------------
@@ -197,9 +298,14 @@ def _family_revision(arn: str) -> str:
 
 def _reference(
     source, account, region, where, image, *, digest: str | None = None
-) -> Reference | None:
+) -> Reference | Unreadable | None:
+    """The reference ``image`` makes; an ``Unreadable`` when it names an account's registry but
+    cannot be parsed (fail closed); None for another registry."""
     ref = parse_image(image)
     if ref is None:
+        named = unreadable_accounts(image)
+        if named:
+            return Unreadable(source, account.account_id, region, where, image, frozenset(named))
         return None
     return Reference(
         source=source,
@@ -256,13 +362,17 @@ def _tasks_source(account, region, now, clusters) -> list[Reference]:
     return refs
 
 
-def _lambda_source(account, region, now, clusters) -> list[Reference]:
+def _lambda_source(account, region, now, clusters) -> list:
+    """Every version of every image function: aliases and provisioned concurrency point at
+    published versions, and each keeps the digest it was published with."""
+    functions = aws.list_image_functions(account, region)
+    images = function_images(account, region, functions, now)
     refs = []
-    for function in aws.list_image_functions(account, region):
-        image = _function_image(account, region, function)
+    for function in functions:
+        image = images.get(_function_key(function))
         if image is None:
             continue
-        where = f"Lambda function {function.name}"
+        where = f"Lambda function {function.name}:{function.version}"
         refs.append(_reference(SOURCE_LAMBDA, account, region, where, image.image_uri))
         resolved = parse_image(image.resolved_uri)
         digest = resolved.digest if resolved else None
@@ -279,12 +389,40 @@ def _lambda_source(account, region, now, clusters) -> list[Reference]:
     return refs
 
 
+def _batch_source(account, region, now, clusters) -> list:
+    return [
+        _reference(SOURCE_BATCH, account, region, f"Batch job definition {where}", image)
+        for where, image in aws.list_batch_images(account, region)
+    ]
+
+
+def _apprunner_source(account, region, now, clusters) -> list:
+    return [
+        _reference(SOURCE_APPRUNNER, account, region, f"App Runner service {where}", image)
+        for where, image in aws.list_apprunner_images(account, region)
+    ]
+
+
+# (source, the AWS service it reads, how): asked in every usage region of every enabled account.
 ACCOUNT_SOURCES = [
-    (SOURCE_TASK_DEFINITIONS, _task_definitions_source),
-    (SOURCE_SERVICES, _services_source),
-    (SOURCE_TASKS, _tasks_source),
-    (SOURCE_LAMBDA, _lambda_source),
+    (SOURCE_TASK_DEFINITIONS, "ecs", _task_definitions_source),
+    (SOURCE_SERVICES, "ecs", _services_source),
+    (SOURCE_TASKS, "ecs", _tasks_source),
+    (SOURCE_LAMBDA, "lambda", _lambda_source),
+    (SOURCE_BATCH, "batch", _batch_source),
+    (SOURCE_APPRUNNER, "apprunner", _apprunner_source),
 ]
+SOURCE_NAMES = {
+    SOURCE_REGIONS: "Enabled regions",
+    SOURCE_TASK_DEFINITIONS: "ECS task definitions (ACTIVE)",
+    SOURCE_SERVICES: "ECS services (every deployment)",
+    SOURCE_TASKS: "Running ECS tasks",
+    SOURCE_LAMBDA: "Lambda functions (every version)",
+    SOURCE_BATCH: "AWS Batch job definitions (ACTIVE)",
+    SOURCE_APPRUNNER: "App Runner services",
+    SOURCE_CONFIG: "AWS Config aggregator",
+}
+SKIPPABLE_SOURCES = frozenset(name for name, _, _ in ACCOUNT_SOURCES)
 
 
 def config_expressions(uris: list[str]) -> list[str]:
@@ -318,9 +456,7 @@ def _config_source(
             where = f"Config: task definition {_family_revision(arn)} in {row.get('accountId', '?')}/{row.get('awsRegion', '?')}"
             for container in configuration.get("ContainerDefinitions", []) or []:
                 image = container.get("Image") or container.get("image") or ""
-                ref = _reference(SOURCE_CONFIG, account, region, where, image)
-                if ref:
-                    refs.append(ref)
+                refs.append(_reference(SOURCE_CONFIG, account, region, where, image))
     return refs
 
 
@@ -332,12 +468,31 @@ def take_snapshot(
 ) -> Snapshot:
     """Ask every source in every enabled account and region. ``config_uris`` maps a registry
     account id to the image URIs to ask its Config aggregator about (when it has one)."""
-    snapshot = Snapshot(taken_at=now)
+    snapshot = Snapshot(taken_at=now, skipped=sorted(settings.CLEANUP_SKIP_SOURCES))
     accounts = accounts if accounts is not None else list(AwsAccount.objects.enabled())
     for account in accounts:
-        for region in account.regions:
+        try:
+            regions = account_actions.usage_regions(account, now)
+        except Exception as exc:  # regions unknown: every source is unknown (fail closed)
+            snapshot.answers.append(
+                SourceAnswer(
+                    SOURCE_REGIONS, account.account_id, "*", ok=False, error=_error_text(exc)
+                )
+            )
+            continue
+        snapshot.scope[account.account_id] = account.usage_scope
+        for region in regions:
             clusters = _once(lambda a=account, r=region: aws.list_clusters(a, r))
-            for name, source in ACCOUNT_SOURCES:
+            for name, service, source in ACCOUNT_SOURCES:
+                if name in snapshot.skipped:
+                    continue
+                if not accounts_aws.offers(service, region):
+                    snapshot.answers.append(
+                        SourceAnswer(
+                            name, account.account_id, region, note="not offered in this region"
+                        )
+                    )
+                    continue
                 _ask(
                     snapshot,
                     name,
@@ -386,17 +541,24 @@ def _once(call):
     return cached
 
 
+def _error_text(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
 def _ask(snapshot: Snapshot, name: str, account: AwsAccount, region: str, call) -> None:
     answer = SourceAnswer(source=name, account_id=account.account_id, region=region)
     try:
-        references = [ref for ref in call() if ref is not None]
+        found = [ref for ref in call() if ref is not None]
     except Exception as exc:  # any failure at all makes the snapshot incomplete: fail closed
         answer.ok = False
-        answer.error = str(exc) or type(exc).__name__
+        answer.error = _error_text(exc)
     else:
-        answer.references = len(references)
-        for ref in references:
-            snapshot.add(ref)
+        for item in found:
+            if isinstance(item, Unreadable):
+                snapshot.unreadable.append(item)
+            else:
+                answer.references += 1
+                snapshot.add(item)
     snapshot.answers.append(answer)
 
 

@@ -39,8 +39,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
-    "django_q",
+    # Before django_q: its qcluster command is the console's (schedules written at start).
     "console",
+    "django_q",
     "console.logs.ObservabilityConfig",
     "accounts",
     "audit",
@@ -186,6 +187,12 @@ CLEANUP_REQUIRE_APPROVAL = env.boolean("CLEANUP_REQUIRE_APPROVAL", True)
 CLEANUP_DRY_RUN = env.boolean("CLEANUP_DRY_RUN", False)
 CLEANUP_OPT_IN_TAG = env.key_value("CLEANUP_OPT_IN_TAG", "ecr-cleanup=enabled")
 CLEANUP_PRICE_PER_GB_MONTH = env.decimal_number("CLEANUP_PRICE_PER_GB_MONTH", 0.10)
+# An image ECR saw pulled this recently is kept whatever the sources say: consumers the console
+# cannot list (EKS, CI, laptops) pulled it. 0s turns the guard off.
+CLEANUP_KEEP_PULLED_WITHIN = env.duration("CLEANUP_KEEP_PULLED_WITHIN", "14d")
+# Usage sources not to ask (for a platform without App Runner, say); every check's evidence says
+# which were left out. Checked against the known names when the cleanup app starts.
+CLEANUP_SKIP_SOURCES = env.string_list("CLEANUP_SKIP_SOURCES")
 
 # The sandbox AWS of `make demo` (demo-only buttons appear only when this is on).
 SANDBOX = env.boolean("CONSOLE_SANDBOX", False)

@@ -88,6 +88,9 @@ def make_account(db):
     def make(account_id: str = "222222222222", name: str = "production", **fields):
         fields.setdefault("role_arn", f"arn:aws:iam::{account_id}:role/platform-console")
         fields.setdefault("regions", ["eu-west-1"])
+        # Usage read in the account's own regions: moto answers 38 enabled regions, and every test
+        # that does not test region discovery would pay for all of them.
+        fields.setdefault("usage_regions", list(fields["regions"]))
         fields.setdefault("environment", "prod")
         return actions.do_add_account(actor="fixture", account_id=account_id, name=name, **fields)
 

@@ -22,6 +22,12 @@ class Command(BaseCommand):
         )
         add.add_argument("--external-id", default="")
         add.add_argument("--regions", default="", help="comma-separated, default: AWS_REGION")
+        add.add_argument(
+            "--usage-regions",
+            default="",
+            help="comma-separated regions where cleanup looks for images in use; "
+            "default: every region enabled in the account",
+        )
         add.add_argument("--environment", default="prod")
         add.add_argument(
             "--registry", action="store_true", help="the account holds ECR repositories"
@@ -48,7 +54,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"account {options['account_id']} is already registered; edit it in the console"
             )
-        regions = [region.strip() for region in options["regions"].split(",") if region.strip()]
+        regions = split_regions(options["regions"])
         try:
             account = actions.do_add_account(
                 actor=cli_actor(),
@@ -57,6 +63,7 @@ class Command(BaseCommand):
                 role_arn=options["role_arn"],
                 external_id=options["external_id"],
                 regions=regions or [settings.AWS_DEFAULT_REGION],
+                usage_regions=split_regions(options["usage_regions"]),
                 environment=options["environment"],
                 is_registry=options["registry"],
             )
@@ -101,6 +108,10 @@ class Command(BaseCommand):
             raise CommandError(f"verification failed for {', '.join(failed)}")
 
 
+def split_regions(text: str) -> list[str]:
+    return [region.strip() for region in text.split(",") if region.strip()]
+
+
 def as_json(account: AwsAccount) -> dict:
     return {
         "account_id": account.account_id,
@@ -109,6 +120,8 @@ def as_json(account: AwsAccount) -> dict:
         "role_arn": account.role_arn,
         "external_id_set": bool(account.external_id),
         "regions": account.regions,
+        "usage_regions": account.usage_regions,
+        "usage_scope": account.usage_scope,
         "is_registry": account.is_registry,
         "enabled": account.enabled,
         "last_verified_at": account.last_verified_at.isoformat()
