@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from cleanup.models import Image, Repository
-from console.templatetags.console import duration
 from cleanup.usage import Reference, RepositoryState, Snapshot, references_to_image
+from console.templatetags.console import duration
 
 IN_USE = "in_use"
 RECENTLY_PULLED = "recently_pulled"

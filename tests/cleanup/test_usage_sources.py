@@ -74,9 +74,7 @@ def test_it_keeps_images_named_through_fips_and_dual_stack_hosts(world):
     unused = world.push("web", "v0")
     fips = world.push("web", "v1")
     dual_stack = world.push("web", "v2")
-    world.register(
-        world.prod, "fips", [f"{REGISTRY}.dkr.ecr-fips.{REGION}.amazonaws.com/web:v1"]
-    )
+    world.register(world.prod, "fips", [f"{REGISTRY}.dkr.ecr-fips.{REGION}.amazonaws.com/web:v1"])
     world.register(world.dev, "ipv6", [f"{REGISTRY}.dkr-ecr.{REGION}.on.aws/web@{dual_stack}"])
 
     clean_up()
@@ -340,7 +338,10 @@ def test_a_service_not_offered_in_a_region_is_not_asked_there(world, monkeypatch
     [
         (f"{REGISTRY}.dkr.ecr.eu-west-1.amazonaws.com/web:v1", ("web", "v1", None)),
         (f"{REGISTRY}.dkr.ecr.cn-north-1.amazonaws.com.cn/team/web", ("team/web", "latest", None)),
-        (f"{REGISTRY}.dkr.ecr-fips.us-gov-west-1.amazonaws.com/a_b/c--d:1", ("a_b/c--d", "1", None)),
+        (
+            f"{REGISTRY}.dkr.ecr-fips.us-gov-west-1.amazonaws.com/a_b/c--d:1",
+            ("a_b/c--d", "1", None),
+        ),
         (f"{REGISTRY}.dkr-ecr.eu-west-1.on.aws/web@sha256:{'a' * 64}", ("web", None, "a" * 64)),
         (f"{REGISTRY}.DKR.ECR.EU-WEST-1.AMAZONAWS.COM/web:V1", ("web", "V1", None)),
     ],
