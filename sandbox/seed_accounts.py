@@ -26,6 +26,9 @@ def seed() -> list[AwsAccount]:
                 environment=account.environment,
                 role_arn=account.role_arn,
                 regions=[aws.DEMO_REGION],
+                # Production and the registry look for images in use in every region enabled in
+                # them; development is narrowed, so the demo shows both on the accounts page.
+                usage_regions=[aws.DEMO_REGION] if account.environment == "dev" else [],
                 is_registry=account.is_registry,
             )
         )

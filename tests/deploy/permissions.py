@@ -27,6 +27,9 @@ IAM_PREFIX = {
     "cloudwatch": "cloudwatch",
     "sts": "sts",
     "config": "config",
+    "batch": "batch",
+    "apprunner": "apprunner",
+    "ec2": "ec2",
 }
 # Where an operation's permission lives: which template, and which role in it.
 ROLE_FOR_SERVICE = {
@@ -34,6 +37,9 @@ ROLE_FOR_SERVICE = {
     "config": ("registry-account.yaml", "ConsoleRegistryRole"),
     "ecs": ("workload-account.yaml", "ConsoleWorkloadRole"),
     "lambda": ("workload-account.yaml", "ConsoleWorkloadRole"),
+    "batch": ("workload-account.yaml", "ConsoleWorkloadRole"),
+    "apprunner": ("workload-account.yaml", "ConsoleWorkloadRole"),
+    "ec2": ("workload-account.yaml", "ConsoleWorkloadRole"),
     "sqs": ("workload-account.yaml", "ConsoleWorkloadRole"),
     "cloudwatch": ("workload-account.yaml", "ConsoleWorkloadRole"),
     "sts": ("console-account.yaml", "ConsoleRole"),
@@ -50,6 +56,10 @@ USAGE_SOURCES = {
     ("ecs", "DescribeTasks"),
     ("lambda", "ListFunctions"),
     ("lambda", "GetFunction"),
+    ("batch", "DescribeJobDefinitions"),
+    ("apprunner", "ListServices"),
+    ("apprunner", "DescribeService"),
+    ("ec2", "DescribeRegions"),
 }
 # Operations whose IAM action has another name.
 ACTION_NAMES = {("lambda", "Invoke"): "InvokeFunction"}

@@ -102,6 +102,10 @@ def demo_environment(aws_url: str, database: Path, webhook_api_key: str) -> dict
         DATABASE_URL=f"sqlite:///{database}",
         WEBHOOK_API_KEYS=webhook_api_key,
         PYTHONUNBUFFERED="1",
+        # A deregistered image waits a minute, not a day, so the demo shows the whole flow; the
+        # sandbox (moto) has no App Runner, which would fail every check closed.
+        CLEANUP_GRACE_PERIOD=os.environ.get("CLEANUP_GRACE_PERIOD", "1m"),
+        CLEANUP_SKIP_SOURCES="apprunner_services",
     )
     return env
 
