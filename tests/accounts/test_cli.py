@@ -51,6 +51,22 @@ def test_add_registers_the_account_and_audits_it_as_the_os_user():
     )
 
 
+def test_usage_regions_default_to_every_enabled_region_and_can_be_narrowed():
+    run("add", "222222222222", "--name", "production", "--regions", "eu-west-1")
+    run("add", "333333333333", "--name", "dev", "--usage-regions", "eu-west-1,us-east-1")
+
+    production = AwsAccount.objects.get(account_id="222222222222")
+    dev = AwsAccount.objects.get(account_id="333333333333")
+    assert production.usage_regions == []
+    assert production.usage_scope == "usage read in every enabled region (not discovered yet)"
+    assert dev.usage_regions == ["eu-west-1", "us-east-1"]
+    listed = json.loads(run("list", "--json"))
+    assert [a["usage_scope"] for a in listed] == [
+        "usage read in eu-west-1, us-east-1 only (narrowed by an operator)",
+        "usage read in every enabled region (not discovered yet)",
+    ]
+
+
 def test_registry_flag_marks_the_account_as_holding_repositories():
     run("add", "111111111111", "--name", "shared", "--registry")
     assert AwsAccount.objects.get(account_id="111111111111").is_registry
@@ -73,6 +89,14 @@ def test_registry_flag_marks_the_account_as_holding_repositories():
             "Unknown AWS region(s): mars-north-1",
         ),
         (["222222222222", "--name", "bad", "--environment", "Prod Env"], "environment label"),
+        (["222222222222", "--name", "bad", "--environment", "prod\n"], "environment label"),
+        (["\u0662" * 12, "--name", "arabic-indic digits"], "exactly 12 digits"),
+        (["\uff12" * 12, "--name", "full-width digits"], "exactly 12 digits"),
+        (["222222222222\n", "--name", "newline"], "exactly 12 digits"),
+        (
+            ["222222222222", "--name", "bad", "--usage-regions", "eu-west-1,atlantis-1"],
+            "Unknown AWS region(s): atlantis-1",
+        ),
     ],
 )
 def test_invalid_input_exits_with_a_precise_message_and_writes_nothing(args, message):
