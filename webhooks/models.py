@@ -121,8 +121,16 @@ class InboundEvent(models.Model):
 
 
 def parse_sns_message(message: str) -> Any:
+    """The notification's ``Message`` as a dict when it is a JSON object the console can store,
+    else the text as it is (too deep, a NUL or a lone surrogate inside: read as plain text)."""
+    from webhooks import payload
+
+    if payload.too_deep(message):
+        return message
     try:
         parsed = json.loads(message)
     except ValueError:
         return message
-    return parsed if isinstance(parsed, dict) else message
+    if not isinstance(parsed, dict) or payload.unstorable_string(parsed):
+        return message
+    return parsed

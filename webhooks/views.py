@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.paginator import Paginator
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
@@ -17,10 +19,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from console import clock
 from console.http import HtmxRequest, actor_of
-from webhooks import actions, classify, registry, sns
+from webhooks import actions, classify, payload, registry, sns
 from webhooks.models import InboundEvent, parse_sns_message
 
+logger = logging.getLogger(__name__)
 MAX_BODY = 256 * 1024
+DETAIL_TYPE_LENGTH = InboundEvent._meta.get_field("detail_type").max_length
+DEDUPE_KEY_LENGTH = InboundEvent._meta.get_field("dedupe_key").max_length
+TOPIC_ARN_LENGTH = InboundEvent._meta.get_field("topic_arn").max_length
 PAGE_SIZE = 50
 
 
@@ -35,7 +41,10 @@ def method_not_allowed() -> JsonResponse:
 
 
 def read_body(request: HttpRequest) -> bytes | JsonResponse:
-    """The body, or a 413 answer when it is larger than MAX_BODY (declared or actual)."""
+    """The body, or a 413 answer when it is larger than MAX_BODY (declared or actual). A body
+    without Content-Length (chunked) is refused with 411: Django would read it as empty."""
+    if not request.META.get("CONTENT_LENGTH") and request.headers.get("Transfer-Encoding"):
+        return error(411, "send the body with a Content-Length header (chunked bodies are refused)")
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -53,13 +62,23 @@ def decode_json(body: bytes) -> tuple[str, Any] | JsonResponse:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return error(400, "body is not UTF-8 text")
+    if "\x00" in text:
+        return error(400, "body contains a NUL character")
+    if payload.too_deep(text):
+        return error(400, f"body nests deeper than {payload.MAX_DEPTH} levels")
     try:
-        return text, json.loads(text)
+        value = json.loads(text)
     except ValueError as exc:
         return error(400, f"body is not valid JSON: {exc}")
+    problem = payload.unstorable_string(value)
+    if problem:
+        return error(400, problem)
+    return text, value
 
 
-def accepted(event: InboundEvent | None) -> JsonResponse:
+def accepted(event: InboundEvent | JsonResponse | None) -> JsonResponse:
+    if isinstance(event, JsonResponse):
+        return event
     if event is None:
         return JsonResponse({"status": "duplicate"}, status=200)
     return JsonResponse({"status": "accepted", "id": event.pk}, status=202)
@@ -94,13 +113,23 @@ def eventbridge(request: HttpRequest) -> HttpResponse:
     problem = eventbridge_problem(event)
     if problem:
         return error(400, problem)
-    stored = actions.do_receive_event(
+    stored = store(
         source=InboundEvent.Source.EVENTBRIDGE,
         dedupe_key=event["id"],
         raw_body=text,
         classification=classify.classify_eventbridge(event),
     )
     return accepted(stored)
+
+
+def store(**fields: Any) -> InboundEvent | None | JsonResponse:
+    """Store the event; a database that cannot take it now is the one 5xx a door answers (a JSON
+    503, so EventBridge and SNS deliver again later)."""
+    try:
+        return actions.do_receive_event(**fields)
+    except DatabaseError:
+        logger.exception("could not store a %s event", fields["source"])
+        return error(503, "the console cannot store events right now; deliver again later")
 
 
 def eventbridge_problem(event: Any) -> str | None:
@@ -113,6 +142,8 @@ def eventbridge_problem(event: Any) -> str | None:
         return "id must be a non-empty string of at most 255 characters"
     if not isinstance(event["source"], str) or not isinstance(event["detail-type"], str):
         return "source and detail-type must be strings"
+    if len(event["detail-type"]) > DETAIL_TYPE_LENGTH:
+        return f"detail-type must be at most {DETAIL_TYPE_LENGTH} characters"
     if not isinstance(event["detail"], dict):
         return "detail must be a JSON object"
     return None
@@ -126,13 +157,17 @@ def sns_endpoint(request: HttpRequest) -> HttpResponse:
     body = read_body(request)
     if isinstance(body, JsonResponse):
         return body
+    decoded = decode_json(body)
+    if isinstance(decoded, JsonResponse):
+        return decoded
+    text, _ = decoded
     try:
-        text = body.decode("utf-8")
         message = sns.parse(text, request.headers.get("x-amz-sns-message-type"))
-    except UnicodeDecodeError:
-        return error(400, "body is not UTF-8 text")
     except sns.MalformedMessage as exc:
         return error(400, str(exc))
+    for name, limit in (("MessageId", DEDUPE_KEY_LENGTH), ("TopicArn", TOPIC_ARN_LENGTH)):
+        if len(message[name]) > limit:
+            return error(400, f"{name} must be at most {limit} characters")
     now = clock.now()
     try:
         sns.verify(message, allowed_topics=settings.SNS_TOPIC_ARNS, now=now)
@@ -142,7 +177,7 @@ def sns_endpoint(request: HttpRequest) -> HttpResponse:
         return error(503, str(exc))
     inner = parse_sns_message(message["Message"]) if message["Type"] == "Notification" else None
     confirmation = message["Type"] == "SubscriptionConfirmation"
-    stored = actions.do_receive_event(
+    stored = store(
         source=InboundEvent.Source.SNS,
         dedupe_key=message["MessageId"],
         raw_body=text,
@@ -152,6 +187,8 @@ def sns_endpoint(request: HttpRequest) -> HttpResponse:
         now=now,
         enqueue=not confirmation,
     )
+    if isinstance(stored, JsonResponse):
+        return stored
     if stored is not None and confirmation:
         # Confirm now, while SNS waits: a failure is retried with back-off by the worker.
         actions.do_process_event(stored.pk, now)
