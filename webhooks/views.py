@@ -122,7 +122,7 @@ def eventbridge(request: HttpRequest) -> HttpResponse:
     return accepted(stored)
 
 
-def store(**fields: Any) -> InboundEvent | None | JsonResponse:
+def store(**fields: Any) -> InboundEvent | JsonResponse | None:
     """Store the event; a database that cannot take it now is the one 5xx a door answers (a JSON
     503, so EventBridge and SNS deliver again later)."""
     try:
