@@ -48,6 +48,15 @@ def event_list(request: HtmxRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet will not run as a formula (OWASP's CSV injection advice): text that
+    starts like one gets a leading apostrophe, which spreadsheets show as plain text."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
 @require_GET
 @permission_required("audit.view_auditevent", raise_exception=True)
 def export_csv(request: HtmxRequest) -> StreamingHttpResponse:
@@ -65,13 +74,18 @@ def export_csv(request: HtmxRequest) -> StreamingHttpResponse:
             yield writer.writerow(
                 [
                     event.at.isoformat(),
-                    event.actor,
-                    event.action,
-                    event.target_type,
-                    event.target_id,
-                    event.target_label,
-                    event.account_id,
-                    json.dumps(event.details, sort_keys=True),
+                    *map(
+                        spreadsheet_safe,
+                        [
+                            event.actor,
+                            event.action,
+                            event.target_type,
+                            event.target_id,
+                            event.target_label,
+                            event.account_id,
+                            json.dumps(event.details, sort_keys=True),
+                        ],
+                    ),
                 ]
             )
 

@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import permission_required
 from django.db.models import Count, Q, Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import AwsAccount
@@ -10,7 +11,7 @@ from cleanup import actions
 from cleanup.aws import CleanupAwsError
 from cleanup.forms import PolicyForm, ReasonForm, RegistrySettingsForm
 from cleanup.models import DeletionCheck, Image, RegistrySettings, Repository
-from console.http import HtmxRequest, actor_of
+from console.http import HtmxRequest, actor_of, redirect_back, row_ids
 
 QUEUE_LIMIT = 300
 QUEUE_FILTERS = {
@@ -93,7 +94,7 @@ def repository_opt_in(request: HtmxRequest, pk: int) -> HttpResponse:
         messages.success(request, f"{repository.name} {'opted in' if wanted else 'opted out'}.")
     if request.htmx:
         return _row_response(request, repository)
-    return redirect(request.POST.get("next") or "cleanup:repositories")
+    return redirect_back(request, "cleanup:repositories")
 
 
 @require_http_methods(["GET", "POST"])
@@ -188,7 +189,7 @@ def deletion_queue(request: HtmxRequest) -> HttpResponse:
 
 
 def _selected(request: HtmxRequest) -> list[int]:
-    return [int(value) for value in request.POST.getlist("check") if value.isdigit()]
+    return row_ids(request.POST.getlist("check"))
 
 
 def _after_queue_action(request: HtmxRequest, ids: list[int], message: str) -> HttpResponse:
@@ -207,7 +208,10 @@ def _after_queue_action(request: HtmxRequest, ids: list[int], message: str) -> H
         )
         return response
     messages.success(request, message)
-    return redirect(f"/deletions/?status={request.POST.get('status', 'awaiting_approval')}")
+    status_filter = request.POST.get("status", "awaiting_approval")
+    if status_filter not in QUEUE_FILTERS:
+        status_filter = "awaiting_approval"
+    return redirect(f"{reverse('cleanup:deletions')}?status={status_filter}")
 
 
 @require_POST

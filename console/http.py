@@ -1,6 +1,12 @@
+import re
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
+
+ROW_ID = re.compile(r"[0-9]{1,18}", re.ASCII)  # a primary key as a form sends it
 
 
 class HtmxRequest(HttpRequest):
@@ -12,3 +18,20 @@ class HtmxRequest(HttpRequest):
 
 def actor_of(request: HttpRequest) -> str:
     return request.user.get_username()
+
+
+def redirect_back(request: HttpRequest, fallback: str, **kwargs) -> HttpResponseRedirect:
+    """Back to the form's ``next`` when it is a page of this console, else to ``fallback`` (a
+    URL name): never an open redirect to another host."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return HttpResponseRedirect(target)
+    return redirect(fallback, **kwargs)
+
+
+def row_ids(values: list[str]) -> list[int]:
+    """The primary keys among form values; anything else (signs, non-ASCII digits, numbers too
+    large for the column) is left out rather than reaching the database."""
+    return [int(value) for value in values if ROW_ID.fullmatch(value)]

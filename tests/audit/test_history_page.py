@@ -94,3 +94,14 @@ def test_sign_in_failures_are_recorded():
 def test_users_without_a_role_cannot_read_history(outsider_client, history):
     assert outsider_client.get("/audit/").status_code == 403
     assert outsider_client.get("/audit/export.csv").status_code == 403
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised(viewer_client, start):
+    audit.record(f'{start}HYPERLINK("http://evil")', "account.added", target_label=f"{start}1+1")
+
+    response = viewer_client.get("/audit/export.csv")
+
+    table = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert table[0]["actor"] == f'\'{start}HYPERLINK("http://evil")'
+    assert table[0]["target_label"] == f"'{start}1+1"

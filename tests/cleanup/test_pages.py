@@ -106,6 +106,29 @@ def test_the_opt_in_toggle_writes_the_tag_in_ecr(world, operator_client):
     )
 
 
+@pytest.mark.parametrize(
+    ("next_url", "expected"),
+    [
+        ("https://evil.example/phish", "/repositories/"),
+        ("//evil.example/phish", "/repositories/"),
+        ("/deletions/?status=approved", "/deletions/?status=approved"),
+    ],
+)
+def test_the_opt_in_form_goes_back_only_to_a_page_of_the_console(
+    world, operator_client, next_url, expected
+):
+    world.repository("api", opted_in=False)
+    actions.do_sync_inventory(now=NOW)
+    repository = Repository.objects.get(name="api")
+
+    response = operator_client.post(
+        f"/repositories/{repository.pk}/opt-in/", {"opted_in": "true", "next": next_url}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == expected
+
+
 def test_viewer_cannot_toggle_opt_in(world, viewer_client):
     world.repository("api", opted_in=False)
     actions.do_sync_inventory(now=NOW)
