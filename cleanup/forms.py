@@ -11,6 +11,7 @@ class PolicyForm(forms.ModelForm):
         label="Grace period (hours)",
         required=False,
         min_value=0,
+        max_value=24 * 366 * 10,  # ten years; more would overflow a timedelta
         help_text="Empty: the console's default.",
     )
     require_approval = forms.TypedChoiceField(

@@ -1,5 +1,6 @@
 from django.urls import path
 
+import console.converters  # noqa: F401  (registers <id:...> and <account:...>)
 from webhooks import views
 
 app_name = "webhooks"
@@ -7,6 +8,6 @@ urlpatterns = [
     path("webhooks/eventbridge/", views.eventbridge, name="eventbridge"),
     path("webhooks/sns/", views.sns_endpoint, name="sns"),
     path("inbox/", views.inbox, name="inbox"),
-    path("inbox/<int:pk>/", views.event_detail, name="event"),
-    path("inbox/<int:pk>/reprocess/", views.reprocess, name="reprocess"),
+    path("inbox/<id:pk>/", views.event_detail, name="event"),
+    path("inbox/<id:pk>/reprocess/", views.reprocess, name="reprocess"),
 ]
