@@ -62,3 +62,75 @@ def test_the_admin_shows_events_read_only(admin_client, event):
         == 403
     )
     assert AuditEvent.objects.count() >= 1
+
+
+@pytest.fixture
+def app_role():
+    """A role set up the way docs/deploy.md says (``grant_app_role``), and a connection as it.
+    Grants go through a separate autocommit connection: the test's own transaction never
+    commits, and the role's connection would not see them."""
+    import psycopg
+
+    from audit.management.commands.grant_app_role import grant_statements
+
+    settings_dict = connection.settings_dict
+    params = {
+        "host": settings_dict["HOST"] or "127.0.0.1",
+        "port": settings_dict["PORT"] or 5432,
+        "dbname": settings_dict["NAME"],
+    }
+    role, password = "console_app_test", "app-role-password-0123"
+    with psycopg.connect(
+        **params, user=settings_dict["USER"], password=settings_dict["PASSWORD"], autocommit=True
+    ) as owner:
+        if _role_exists(owner, role):  # left by an interrupted run
+            owner.execute(f"DROP OWNED BY {role}")
+            owner.execute(f"DROP ROLE {role}")
+        owner.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        for statement in grant_statements(role):
+            owner.execute(statement)
+        with psycopg.connect(**params, user=role, password=password) as as_app:
+            yield as_app
+        owner.execute(f"DROP OWNED BY {role}")
+        owner.execute(f"DROP ROLE {role}")
+
+
+def _role_exists(conn, role: str) -> bool:
+    return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone() is not None
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="roles and privileges exist on PostgreSQL only"
+)
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "TRUNCATE audit_auditevent",
+        "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_append_only",
+        "DELETE FROM audit_auditevent",
+        "UPDATE audit_auditevent SET actor = 'mallory'",
+        "DROP TABLE audit_auditevent",
+    ],
+)
+def test_the_application_role_cannot_erase_the_audit_history(app_role, statement):
+    import psycopg
+
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app_role.execute(statement)
+    app_role.rollback()
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="roles and privileges exist on PostgreSQL only"
+)
+def test_the_application_role_still_appends_and_reads_and_works_elsewhere(app_role):
+    app_role.execute(
+        "INSERT INTO audit_auditevent (at, actor, action, target_type, target_id, target_label,"
+        " account_id, details) VALUES (now(), 'worker', 'test.appended', '', '', '', '', '{}')"
+    )
+    assert app_role.execute(
+        "SELECT count(*) FROM audit_auditevent WHERE action = 'test.appended'"
+    ).fetchone() == (1,)
+    app_role.execute("UPDATE accounts_awsaccount SET name = name")
+    app_role.execute("DELETE FROM django_q_ormq WHERE false")
+    app_role.rollback()  # nothing of this outlives the test

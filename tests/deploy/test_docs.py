@@ -25,7 +25,7 @@ AWS_NAMES = {
     "UpdateEventSourceMapping",
 }
 # Variables docker-compose.yml reads itself, not the console.
-COMPOSE_VARIABLES = {"POSTGRES_PASSWORD", "CONSOLE_PORT", "WEB_CONCURRENCY"}
+COMPOSE_VARIABLES = {"POSTGRES_PASSWORD", "APP_DB_PASSWORD", "CONSOLE_PORT", "WEB_CONCURRENCY"}
 
 
 def code_blocks(language: str) -> list[str]:
