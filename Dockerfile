@@ -44,4 +44,5 @@ EXPOSE 8000
 # SECURE_SSL_REDIRECT is on by default with DEBUG off, and /healthz is exempt from it. The Host
 # header is the first ALLOWED_HOSTS entry, so Django's host check accepts the probe.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["python", "-c", "import os, urllib.request as u; host = os.environ.get('ALLOWED_HOSTS', '').split(',')[0].strip().lstrip('*.') or 'localhost'; u.urlopen(u.Request('http://127.0.0.1:8000/healthz', headers={'Host': host}), timeout=4)"]
-CMD ["sh", "-c", "exec gunicorn console.wsgi --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --worker-tmp-dir /dev/shm --access-logfile -"]
+# Worker class, threads and timeouts: gunicorn.conf.py (and why).
+CMD ["gunicorn", "console.wsgi", "--config", "gunicorn.conf.py", "--access-logfile", "-"]

@@ -27,12 +27,13 @@ demo: $(VENV)/.installed-demo  ## sandbox AWS + web + worker on SQLite, until Ct
 	DEBUG=true $(PY) manage.py demo
 
 test: $(VENV)/.installed-dev  ## the whole suite (SQLite, or PostgreSQL when DATABASE_URL says so)
+	@scripts/system-packages
 	$(PY) -m pytest
 
 run: $(VENV)/.installed-run  ## real AWS, settings from the environment
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py collectstatic --no-input --verbosity 0
-	$(VENV)/bin/gunicorn console.wsgi --bind $${BIND:-127.0.0.1:8000} --workers $${WEB_CONCURRENCY:-3} --access-logfile -
+	BIND=$${BIND:-127.0.0.1:8000} $(VENV)/bin/gunicorn console.wsgi --config gunicorn.conf.py --access-logfile -
 
 worker: $(VENV)/.installed-run
 	$(PY) manage.py qcluster
