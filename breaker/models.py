@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.models import AwsAccount
+from console import backoff
 
 ALARM = "ALARM"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
@@ -210,8 +211,11 @@ class Breaker(models.Model):
 
     def next_backoff(self) -> timedelta:
         """The open time after one more failure: base, doubling, capped."""
-        seconds = self.backoff_seconds * 2 ** min(self.consecutive_failures, 20)
-        return timedelta(seconds=min(seconds, self.backoff_cap_seconds))
+        return backoff.after_failures(
+            self.consecutive_failures + 1,
+            base=timedelta(seconds=self.backoff_seconds),
+            cap=timedelta(seconds=self.backoff_cap_seconds),
+        )
 
     def may_probe(self, now: datetime) -> bool:
         return (

@@ -44,8 +44,8 @@ def on_task_definition_deregistered(event) -> str:
         account_id=account_id, region=region, definitions=definitions, actor=event.actor
     )
     if not outcome.scheduled:
-        raise registry.Ignored(outcome.note() or "the task definitions use no image")
-    return outcome.note()
+        raise registry.Ignored(outcome.summary() or "the task definitions use no image")
+    return outcome.summary()
 
 
 def on_config_item_change(event) -> str:
@@ -72,5 +72,5 @@ def on_config_item_change(event) -> str:
         actor=event.actor,
     )
     if not outcome.scheduled:
-        raise registry.Ignored(outcome.note() or "the task definition uses no image")
-    return outcome.note()
+        raise registry.Ignored(outcome.summary() or "the task definition uses no image")
+    return outcome.summary()

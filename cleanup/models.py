@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from accounts.models import AwsAccount
+from console import backoff
+
+if TYPE_CHECKING:
+    from cleanup.rules import Verdict
 
 INDEX_MEDIA_TYPES = {
     "application/vnd.oci.image.index.v1+json",
@@ -181,6 +186,10 @@ class DeletionCheck(models.Model):
         MANUAL = "manual", "Manual"
 
     OPEN = OPEN_STATUSES
+    # Open, and no worker holds them: what opting out, protecting or a vanished image cancels.
+    CANCELLABLE = ["scheduled", "failed", "awaiting_approval"]
+    FAILURE_BACKOFF_BASE = timedelta(minutes=1)
+    FAILURE_BACKOFF_CAP = timedelta(hours=6)
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="checks")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SCHEDULED)
@@ -228,6 +237,101 @@ class DeletionCheck(models.Model):
             *self.timeline,
             {"at": at.isoformat(), "status": status, "text": text, "actor": actor},
         ]
+
+    # Transitions. Each sets the fields of one move, notes it on the timeline, and returns the
+    # fields to save; the caller saves them and writes the audit event in its transaction.
+
+    def finish(self, status: str, *, now: datetime, actor: str, reason: str) -> list[str]:
+        """Close the check for good (kept in use, rejected, cancelled): who, when, why."""
+        self.status = status
+        self.decided_by, self.decided_at, self.decision_reason = actor, now, reason
+        self.updated_at = now
+        self.claim = ""
+        self.note(now, status, reason, actor)
+        return [
+            "status",
+            "decided_by",
+            "decided_at",
+            "decision_reason",
+            "updated_at",
+            "claim",
+            "timeline",
+        ]
+
+    def mark_failed(self, *, now: datetime, error: str, actor: str, text: str = "") -> list[str]:
+        """Something could not be read or done: keep the image, retry later with back-off."""
+        self.attempts += 1
+        self.status = self.Status.FAILED
+        self.last_error = error
+        self.due_at = now + backoff.after_failures(
+            self.attempts, base=self.FAILURE_BACKOFF_BASE, cap=self.FAILURE_BACKOFF_CAP
+        )
+        self.claim = ""
+        self.updated_at = now
+        text = text or error
+        self.note(
+            now, self.Status.FAILED, f"{text} (retry at {self.due_at:%Y-%m-%d %H:%M:%S})", actor
+        )
+        return ["status", "attempts", "last_error", "due_at", "claim", "updated_at", "timeline"]
+
+    def reschedule(self, *, due_at: datetime, now: datetime, actor: str, text: str) -> list[str]:
+        self.status = self.Status.SCHEDULED
+        self.due_at = due_at
+        self.claim = ""
+        self.updated_at = now
+        self.note(now, self.Status.SCHEDULED, text, actor)
+        return ["status", "due_at", "claim", "updated_at", "timeline"]
+
+    def approve(self, *, now: datetime, actor: str) -> list[str]:
+        self.status = self.Status.APPROVED
+        self.approved_by = actor
+        self.decided_by, self.decided_at, self.decision_reason = actor, now, "approved"
+        self.updated_at = now
+        self.note(now, self.Status.APPROVED, "approved", actor)
+        return [
+            "status",
+            "approved_by",
+            "decided_by",
+            "decided_at",
+            "decision_reason",
+            "updated_at",
+            "timeline",
+        ]
+
+    def apply_verdict(
+        self, verdict: Verdict, *, now: datetime, actor: str, text: str = ""
+    ) -> list[str]:
+        """What a verdict of ``cleanup.rules`` does to the check, when it is decided and again at
+        deletion time. An unused image waits for approval unless the repository needs none or an
+        operator approved it already. ``text`` replaces the reason on the timeline."""
+        from cleanup.rules import USED, Outcome
+
+        text = text or verdict.reason
+        if verdict.outcome == Outcome.UNKNOWN:
+            return self.mark_failed(now=now, error=verdict.reason, actor=actor, text=text)
+        if verdict.outcome == Outcome.TOO_RECENT:
+            return self.reschedule(due_at=verdict.retry_at, now=now, actor=actor, text=text)
+        if verdict.outcome in (Outcome.UNUSED, Outcome.NEEDS_APPROVAL):
+            self.last_error = ""
+            self.claim = ""
+            self.updated_at = now
+            if self.image.repository.approval_required and not self.approved_by:
+                self.status = self.Status.AWAITING_APPROVAL
+                self.note(now, self.status, text, actor)
+            else:
+                self.status = self.Status.APPROVED
+                why = (
+                    f"approved earlier by {self.approved_by}"
+                    if self.approved_by
+                    else "the repository does not require approval"
+                )
+                self.note(now, self.status, f"{text}; {why}", actor)
+            return ["status", "last_error", "claim", "updated_at", "timeline"]
+        status = self.Status.IN_USE if verdict.outcome in USED else self.Status.CANCELLED
+        fields = self.finish(status, now=now, actor=actor, reason=verdict.reason)
+        if text != verdict.reason:
+            self.timeline[-1]["text"] = text
+        return fields
 
 
 class UsageSnapshot(models.Model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from django.conf import settings
 
@@ -17,21 +18,28 @@ from cleanup.models import Image, Repository
 from cleanup.usage import Reference, RepositoryState, Snapshot, references_to_image
 from console.templatetags.console import duration
 
-IN_USE = "in_use"
-RECENTLY_PULLED = "recently_pulled"
-KEPT = "kept"
-GONE = "gone"
-NOT_OPTED_IN = "not_opted_in"
-UNKNOWN = "unknown"
-TOO_RECENT = "too_recent"
-UNUSED = "unused"
+
+class Outcome(StrEnum):
+    """What one judgement says about an image."""
+
+    IN_USE = "in_use"  # a usage source references it
+    RECENTLY_PULLED = "recently_pulled"  # ECR saw a pull within CLEANUP_KEEP_PULLED_WITHIN
+    KEPT = "kept"  # an operator's rule keeps it (protected, keep pattern, newest N)
+    GONE = "gone"  # the image or its repository is no longer in ECR
+    NOT_OPTED_IN = "not_opted_in"  # the repository does not carry the opt-in tag now
+    UNKNOWN = "unknown"  # something could not be read: never "unused" on partial evidence
+    TOO_RECENT = "too_recent"  # last used within the grace period
+    NEEDS_APPROVAL = "needs_approval"  # unused, but nobody approved where approval is required
+    UNUSED = "unused"  # every source answered and none uses it
+
+
 # Outcomes that close a check as "in use": the image is kept because something uses it.
-USED = frozenset({IN_USE, RECENTLY_PULLED})
+USED = frozenset({Outcome.IN_USE, Outcome.RECENTLY_PULLED})
 
 
 @dataclass
 class Verdict:
-    outcome: str
+    outcome: Outcome
     reason: str
     references: list[Reference] = field(default_factory=list)
     retry_at: datetime | None = None
@@ -79,30 +87,32 @@ def judge(
     """``protected``: digests of the repository an operator protected. ``parent_stays`` (at
     deletion time): whether an index that lists this image will still exist after this run."""
     if state_error or state is None:
-        return Verdict(UNKNOWN, f"ECR could not be read: {state_error}")
+        return Verdict(Outcome.UNKNOWN, f"ECR could not be read: {state_error}")
     if not state.exists:
-        return Verdict(GONE, "the repository no longer exists in ECR")
+        return Verdict(Outcome.GONE, "the repository no longer exists in ECR")
     if not state.opted_in:
-        return Verdict(NOT_OPTED_IN, "the repository does not carry the opt-in tag now")
+        return Verdict(Outcome.NOT_OPTED_IN, "the repository does not carry the opt-in tag now")
     if image.digest not in state.images:
-        return Verdict(GONE, "the image is no longer in ECR")
+        return Verdict(Outcome.GONE, "the image is no longer in ECR")
     reason = kept_by_rule(image.digest, repository, state, protected)
     if reason:
-        return Verdict(KEPT, reason)
+        return Verdict(Outcome.KEPT, reason)
     reason = recently_pulled(state.images[image.digest].last_pulled_at, now)
     if reason:
-        return Verdict(RECENTLY_PULLED, reason)
+        return Verdict(Outcome.RECENTLY_PULLED, reason)
     parents = state.parents.get(image.digest, set())
     for parent in sorted(parents):
         reason = kept_by_rule(parent, repository, state, protected)
         if reason:
-            return Verdict(KEPT, f"child of index {parent[:19]}, which is kept: {reason}")
+            return Verdict(Outcome.KEPT, f"child of index {parent[:19]}, which is kept: {reason}")
     if not snapshot.complete:
-        return Verdict(UNKNOWN, "not every usage source answered: " + "; ".join(snapshot.errors))
+        return Verdict(
+            Outcome.UNKNOWN, "not every usage source answered: " + "; ".join(snapshot.errors)
+        )
     unreadable = snapshot.unreadable_for(repository.account.account_id)
     if unreadable:
         return Verdict(
-            UNKNOWN,
+            Outcome.UNKNOWN,
             f"{len(unreadable)} image reference(s) name this registry but cannot be read: "
             + "; ".join(item.describe() for item in unreadable[:5]),
         )
@@ -110,18 +120,19 @@ def judge(
     for parent in sorted(parents):
         references += references_to_image(snapshot, repository.key, state, parent)
     if references:
-        return Verdict(IN_USE, f"referenced {len(references)} time(s)", references)
+        times = "once" if len(references) == 1 else f"{len(references)} times"
+        return Verdict(Outcome.IN_USE, f"referenced {times}", references)
     if parent_stays is not None:
         staying = [parent for parent in sorted(parents) if parent_stays(parent)]
         if staying:
-            return Verdict(KEPT, f"child of index {staying[0][:19]}, which is kept")
+            return Verdict(Outcome.KEPT, f"child of index {staying[0][:19]}, which is kept")
     grace: timedelta = repository.effective_grace
     pulled = state.images[image.digest].last_pulled_at
     last_use = max([t for t in (image.last_use(), pulled) if t is not None], default=None)
     if last_use is not None and last_use > now - grace:
         return Verdict(
-            TOO_RECENT,
+            Outcome.TOO_RECENT,
             f"last used {last_use:%Y-%m-%d %H:%M}, within the grace period",
             retry_at=last_use + grace,
         )
-    return Verdict(UNUSED, "no source references it and every source answered")
+    return Verdict(Outcome.UNUSED, "no source references it and every source answered")

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
+from console import backoff
 from webhooks import registry
 
 MAX_ATTEMPTS = 5
@@ -114,7 +115,7 @@ class InboundEvent(models.Model):
 
     def backoff_after(self, attempts: int) -> timedelta:
         """Delay before the next attempt once ``attempts`` attempts have failed."""
-        return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+        return backoff.after_failures(attempts, base=BACKOFF_BASE, cap=BACKOFF_CAP)
 
     def add_history(self, at: datetime, what: str, text: str = "") -> None:
         self.history = [*self.history, {"at": at.isoformat(), "what": what, "text": text}]

@@ -1,0 +1,214 @@
+"""Deciding due checks: claim them so no other worker does, read ECR and one usage snapshot for
+the whole batch, and judge each image (``cleanup.rules``). Never "unused" on partial evidence."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+
+import audit
+from cleanup import rules, usage
+from cleanup.actions.common import WORKER, Status, check_target, chunks
+from cleanup.actions.inventory import read_repository_states
+from cleanup.models import DeletionCheck, Image, Repository, UsageSnapshot
+from cleanup.rules import Outcome
+from console import clock
+
+DECIDE_BATCH = 10_000
+DECIDE_CHUNK = 500
+CLAIM_LEASE = timedelta(minutes=15)
+# The audit action of a decision, by the status it leaves the check in.
+DECISION_ACTIONS = {
+    Status.FAILED: "check.failed",
+    Status.SCHEDULED: "check.rescheduled",
+    Status.AWAITING_APPROVAL: "check.awaiting_approval",
+    Status.APPROVED: "check.approved",
+}
+
+
+def claim_due_checks(now: datetime, limit: int = DECIDE_BATCH) -> tuple[str, list[int]]:
+    """Take due checks so that no other worker takes them: ``select_for_update(skip_locked)``
+    on PostgreSQL, a conditional update (only rows still in a due status) elsewhere. A check
+    whose claim is older than the lease (its worker died) is due again."""
+    token = uuid.uuid4().hex
+    due = DeletionCheck.objects.filter(
+        Q(status__in=[Status.SCHEDULED, Status.FAILED], due_at__lte=now)
+        | Q(status=Status.RUNNING, claimed_at__lt=now - CLAIM_LEASE)
+    ).order_by("due_at", "id")
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            ids = list(due.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
+            for chunk in chunks(ids, 1000):
+                DeletionCheck.objects.filter(id__in=chunk).update(
+                    status=Status.RUNNING, claim=token, claimed_at=now
+                )
+        return token, ids
+    candidates = list(due.values_list("id", "status")[:limit])
+    for status in {status for _, status in candidates}:
+        ids = [pk for pk, s in candidates if s == status]
+        for chunk in chunks(ids, 900):
+            still = DeletionCheck.objects.filter(id__in=chunk, status=status)
+            if status == Status.RUNNING:
+                still = still.filter(claimed_at__lt=now - CLAIM_LEASE)
+            else:
+                still = still.filter(due_at__lte=now)
+            still.update(status=Status.RUNNING, claim=token, claimed_at=now)
+    claimed = list(DeletionCheck.objects.filter(claim=token).values_list("id", flat=True))
+    return token, claimed
+
+
+@dataclass
+class DecideResult:
+    decided: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    snapshot_id: int | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def do_run_due_checks(
+    *, actor: str = WORKER, now: datetime | None = None, limit: int = DECIDE_BATCH
+) -> DecideResult:
+    now = now or clock.now()
+    token, ids = claim_due_checks(now, limit)
+    if not ids:
+        return DecideResult()
+    return decide_claimed(token, actor=actor, now=now)
+
+
+def load_checks(checks: QuerySet[DeletionCheck]) -> list[DeletionCheck]:
+    return list(checks.select_related("image__repository__account"))
+
+
+def config_uris(
+    checks: list[DeletionCheck], states: dict[int, usage.RepositoryState]
+) -> dict[str, list[str]]:
+    """The image URIs (by digest and by every tag on it now) to ask the Config aggregators."""
+    uris: dict[str, list[str]] = defaultdict(list)
+    for check in checks:
+        repository = check.image.repository
+        state = states.get(repository.pk)
+        digests = {check.image.digest, *check.image.child_digests}
+        uris[repository.account.account_id] += [f"{repository.uri}@{digest}" for digest in digests]
+        if state:
+            uris[repository.account.account_id] += [
+                f"{repository.uri}:{tag}" for tag in state.tags_of(digests)
+            ]
+    return uris
+
+
+def save_snapshot(snapshot: usage.Snapshot, purpose: str) -> UsageSnapshot:
+    return UsageSnapshot.objects.create(
+        taken_at=snapshot.taken_at,
+        purpose=purpose,
+        complete=snapshot.complete,
+        sources=snapshot.sources_json(),
+        reference_count=sum(len(refs) for refs in snapshot.by_repository.values()),
+    )
+
+
+def protected_digests(repositories: list[Repository]) -> dict[int, set[str]]:
+    protected: dict[int, set[str]] = defaultdict(set)
+    rows = Image.objects.filter(repository__in=repositories, protected=True).values_list(
+        "repository_id", "digest"
+    )
+    for repository_id, digest in rows:
+        protected[repository_id].add(digest)
+    return protected
+
+
+def evidence(verdict: rules.Verdict, snapshot: usage.Snapshot, stored: UsageSnapshot) -> dict:
+    return {
+        "snapshot_id": stored.pk,
+        "taken_at": snapshot.taken_at.isoformat(),
+        "complete": snapshot.complete,
+        "errors": snapshot.errors,
+        "scope": snapshot.scope_json(),
+        "outcome": verdict.outcome,
+        "reason": verdict.reason,
+        "references": [ref.as_dict() for ref in verdict.references[:50]],
+    }
+
+
+def mark_used(used: dict[int, list[dict]], now: datetime) -> None:
+    """Images a source references: their last use is now, and where they are used."""
+    rows = list(Image.objects.filter(pk__in=list(used)))
+    for row in rows:
+        row.last_used_at = now
+        row.usage = used[row.pk]
+    Image.objects.bulk_update(rows, ["last_used_at", "usage"], batch_size=500)
+
+
+def decide_claimed(token: str, *, actor: str, now: datetime) -> DecideResult:
+    """Decide every check this worker claimed from one usage snapshot for the whole batch."""
+    from cleanup.actions.approvals import enqueue_deletion
+
+    checks = load_checks(DeletionCheck.objects.filter(claim=token, status=Status.RUNNING))
+    repositories = list(
+        {check.image.repository.pk: check.image.repository for check in checks}.values()
+    )
+    states, state_errors = read_repository_states(repositories)
+    snapshot = usage.take_snapshot(now, config_uris=config_uris(checks, states))
+    stored = save_snapshot(snapshot, "decide")
+    protected = protected_digests(repositories)
+    result = DecideResult(
+        snapshot_id=stored.pk, errors=snapshot.errors + list(state_errors.values())
+    )
+    # Commit in chunks: SQLite has one writer, and the web must not wait for a whole batch.
+    for chunk in chunks(checks, DECIDE_CHUNK):
+        used: dict[int, list[dict]] = {}
+        to_delete: list[int] = []
+        with transaction.atomic():
+            for check in chunk:
+                repository = check.image.repository
+                verdict = rules.judge(
+                    check.image,
+                    repository,
+                    states.get(repository.pk),
+                    state_errors.get(repository.pk, ""),
+                    snapshot,
+                    now,
+                    protected=protected.get(repository.pk, set()),
+                )
+                _apply_decision(check, verdict, snapshot, stored, actor, now)
+                result.decided[check.status] += 1
+                if verdict.outcome == Outcome.IN_USE:
+                    used[check.image.pk] = [ref.as_dict() for ref in verdict.references[:20]]
+                if check.status == Status.APPROVED:
+                    to_delete.append(check.pk)
+            mark_used(used, now)
+            if to_delete:
+                transaction.on_commit(lambda ids=to_delete: enqueue_deletion(ids))
+    return result
+
+
+def _apply_decision(
+    check: DeletionCheck,
+    verdict: rules.Verdict,
+    snapshot: usage.Snapshot,
+    stored: UsageSnapshot,
+    actor: str,
+    now: datetime,
+) -> None:
+    check.evidence = evidence(verdict, snapshot, stored)
+    check.snapshot = stored
+    fields = ["evidence", "snapshot", *check.apply_verdict(verdict, now=now, actor=actor)]
+    if verdict.outcome == Outcome.GONE and check.image.deleted_at is None:
+        check.image.deleted_at = now
+        check.image.save(update_fields=["deleted_at"])
+    check.save(update_fields=fields)
+    audit.record(
+        actor,
+        DECISION_ACTIONS.get(check.status, f"check.{check.status}"),
+        details={
+            "outcome": verdict.outcome,
+            "reason": verdict.reason,
+            "references": len(verdict.references),
+            "digest": check.image.digest,
+        },
+        at=now,
+        **check_target(check),
+    )

@@ -1,0 +1,333 @@
+"""Deleting the images of approved checks. Everything is judged again at this moment (the
+approval may be hours old: a tag may have moved, a service may have started using the image, the
+repository may have been opted out). By digest only, at most 100 ids a call, indexes first."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+
+import audit
+from cleanup import aws, rules, usage
+from cleanup.actions.common import WORKER, Status, check_target, chunks, finish_check, image_target
+from cleanup.actions.decide import (
+    CLAIM_LEASE,
+    config_uris,
+    evidence,
+    load_checks,
+    protected_digests,
+    save_snapshot,
+)
+from cleanup.actions.inventory import read_repository_states
+from cleanup.models import DeletionCheck, Image, Repository, UsageSnapshot
+from cleanup.rules import Outcome
+from console import clock
+
+
+@dataclass
+class DeleteResult:
+    deleted: list[int] = field(default_factory=list)
+    kept: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    would_delete: list[int] = field(default_factory=list)
+    calls: int = 0
+    bytes_reclaimed: int = 0
+
+
+@dataclass
+class Evidence:
+    """One usage snapshot and where it is stored, shared by every check of a deletion run."""
+
+    snapshot: usage.Snapshot
+    stored: UsageSnapshot
+
+    def attach(self, check: DeletionCheck, verdict: rules.Verdict) -> list[str]:
+        check.evidence = evidence(verdict, self.snapshot, self.stored)
+        check.snapshot = self.stored
+        return ["evidence", "snapshot"]
+
+
+def do_delete_images(check_ids: list[int], *, now: datetime | None = None) -> DeleteResult:
+    """Delete the images of approved checks this run can claim."""
+    now = now or clock.now()
+    token = uuid.uuid4().hex
+    DeletionCheck.objects.filter(pk__in=check_ids, status=Status.APPROVED).filter(
+        Q(claim="") | Q(claimed_at__lt=now - CLAIM_LEASE)
+    ).update(claim=token, claimed_at=now)
+    checks = load_checks(DeletionCheck.objects.filter(claim=token, status=Status.APPROVED))
+    result = DeleteResult()
+    if not checks:
+        return result
+    by_repository: dict[int, list[DeletionCheck]] = defaultdict(list)
+    for check in checks:
+        by_repository[check.image.repository.pk].append(check)
+    repositories = [group[0].image.repository for group in by_repository.values()]
+    states, state_errors = read_repository_states(repositories)
+    snapshot = usage.take_snapshot(now, config_uris=config_uris(checks, states))
+    run = Evidence(snapshot, save_snapshot(snapshot, "delete"))
+    protected = protected_digests(repositories)
+    for repository in repositories:
+        _delete_in_repository(
+            repository,
+            by_repository[repository.pk],
+            states.get(repository.pk),
+            state_errors.get(repository.pk, ""),
+            run,
+            protected.get(repository.pk, set()),
+            now,
+            result,
+        )
+    return result
+
+
+def _delete_in_repository(
+    repository: Repository,
+    checks: list[DeletionCheck],
+    state: usage.RepositoryState | None,
+    state_error: str,
+    run: Evidence,
+    protected: set[str],
+    now: datetime,
+    result: DeleteResult,
+) -> None:
+    # Read the image rows again: an operator may have protected one since the checks were loaded.
+    fresh = Image.objects.filter(pk__in=[check.image_id for check in checks]).in_bulk()
+    for check in checks:
+        check.image.protected = fresh[check.image_id].protected
+        check.image.last_used_at = fresh[check.image_id].last_used_at
+    protected = protected | {image.digest for image in fresh.values() if image.protected}
+    deleted: set[str] = set()
+    present = set(state.images) if state else set()
+    # Indexes and single images first, then index children once their index is gone.
+    first = [check for check in checks if not (state and state.parents.get(check.image.digest))]
+    second = [check for check in checks if check not in first]
+
+    def parent_stays(parent: str) -> bool:
+        return parent in present and parent not in deleted
+
+    for phase in (first, second):
+        ready = _judge_again(
+            phase,
+            repository,
+            state,
+            state_error,
+            run,
+            protected,
+            now,
+            result,
+            parent_stays=parent_stays,
+        )
+        if settings.CLEANUP_DRY_RUN:
+            for check, verdict in ready:
+                _record_would_delete(check, verdict, run, now, result)
+                deleted.add(check.image.digest)
+            continue
+        for chunk in chunks(ready, aws.MAX_DELETE_BATCH):
+            deleted.update(_delete_chunk(repository, chunk, run, now, result))
+
+
+def _judge_again(
+    checks: list[DeletionCheck],
+    repository: Repository,
+    state: usage.RepositoryState | None,
+    state_error: str,
+    run: Evidence,
+    protected: set[str],
+    now: datetime,
+    result: DeleteResult,
+    *,
+    parent_stays: Callable[[str], bool],
+) -> list[tuple[DeletionCheck, rules.Verdict]]:
+    """The checks whose image may be deleted now; every other one is refused and recorded."""
+    ready = []
+    for check in checks:
+        verdict = rules.judge(
+            check.image,
+            repository,
+            state,
+            state_error,
+            run.snapshot,
+            now,
+            protected=protected,
+            parent_stays=parent_stays,
+        )
+        if (
+            verdict.outcome == Outcome.UNUSED
+            and repository.approval_required
+            and not check.approved_by
+        ):
+            verdict = rules.Verdict(
+                Outcome.NEEDS_APPROVAL, "the repository requires approval and nobody approved"
+            )
+        if verdict.outcome == Outcome.UNUSED:
+            ready.append((check, verdict))
+        else:
+            _refuse_deletion(check, verdict, run, now, result)
+    return ready
+
+
+def _delete_chunk(
+    repository: Repository,
+    chunk: list[tuple[DeletionCheck, rules.Verdict]],
+    run: Evidence,
+    now: datetime,
+    result: DeleteResult,
+) -> set[str]:
+    """One ``BatchDeleteImage`` call and what it did to each check; returns the digests gone."""
+    digests = [check.image.digest for check, _ in chunk]
+    result.calls += 1
+    try:
+        outcome = aws.batch_delete_images(
+            repository.account, repository.region, repository.name, digests
+        )
+    except aws.CleanupAwsError as exc:
+        outcome = aws.DeleteOutcome(
+            deleted=[], failures=[(digest, exc.code, str(exc)) for digest in digests]
+        )
+    failures = {digest: (code, reason) for digest, code, reason in outcome.failures}
+    gone = set()
+    with transaction.atomic():
+        for check, verdict in chunk:
+            digest = check.image.digest
+            if digest in failures:
+                _record_delete_failure(check, *failures[digest], now, result)
+            else:
+                _record_deleted(check, verdict, run, now, result)
+                gone.add(digest)
+    return gone
+
+
+def _actor_of_deletion(check: DeletionCheck) -> str:
+    return check.approved_by or WORKER
+
+
+def _record_image_event(check: DeletionCheck, action: str, now: datetime) -> None:
+    """``image.deleted`` / ``image.would_delete``: the digest, its tags and the bytes, by the
+    person who approved (or the worker where no approval was required)."""
+    image = check.image
+    audit.record(
+        _actor_of_deletion(check),
+        action,
+        details={
+            "digest": image.digest,
+            "tags": image.tags,
+            "bytes": image.size_bytes,
+            "repository": image.repository.name,
+            "region": image.repository.region,
+            "check": check.pk,
+        },
+        at=now,
+        **image_target(image),
+    )
+
+
+def _refuse_deletion(
+    check: DeletionCheck, verdict: rules.Verdict, run: Evidence, now: datetime, result: DeleteResult
+) -> None:
+    with transaction.atomic():
+        fields = run.attach(check, verdict)
+        fields += check.apply_verdict(
+            verdict, now=now, actor=WORKER, text=f"not deleted: {verdict.reason}"
+        )
+        check.save(update_fields=fields)
+        (result.failed if check.status == Status.FAILED else result.kept).append(check.pk)
+        if verdict.outcome == Outcome.IN_USE:
+            check.image.last_used_at = now
+            check.image.usage = [ref.as_dict() for ref in verdict.references[:20]]
+            check.image.save(update_fields=["last_used_at", "usage"])
+        audit.record(
+            WORKER,
+            "image.deletion_refused",
+            details={
+                "outcome": verdict.outcome,
+                "reason": verdict.reason,
+                "digest": check.image.digest,
+            },
+            at=now,
+            **check_target(check),
+        )
+
+
+def _record_would_delete(
+    check: DeletionCheck, verdict: rules.Verdict, run: Evidence, now: datetime, result: DeleteResult
+) -> None:
+    with transaction.atomic():
+        check.would_delete = True
+        check.save(update_fields=[*run.attach(check, verdict), "would_delete"])
+        finish_check(
+            check,
+            Status.CANCELLED,
+            now=now,
+            actor=WORKER,
+            reason=f"dry run (CLEANUP_DRY_RUN): would delete {check.image.size_bytes} bytes",
+        )
+        _record_image_event(check, "image.would_delete", now)
+    result.would_delete.append(check.pk)
+
+
+def _record_deleted(
+    check: DeletionCheck, verdict: rules.Verdict, run: Evidence, now: datetime, result: DeleteResult
+) -> None:
+    image = check.image
+    image.deleted_at, image.deleted_by_console = now, True
+    image.save(update_fields=["deleted_at", "deleted_by_console"])
+    Repository.objects.filter(pk=image.repository_id).update(
+        bytes_reclaimed=F("bytes_reclaimed") + image.size_bytes
+    )
+    check.status = Status.DELETED
+    check.bytes_reclaimed = image.size_bytes
+    check.claim = ""
+    check.updated_at = now
+    check.note(
+        now,
+        Status.DELETED,
+        f"deleted {image.size_bytes} bytes by digest",
+        _actor_of_deletion(check),
+    )
+    check.save(
+        update_fields=[
+            *run.attach(check, verdict),
+            "status",
+            "bytes_reclaimed",
+            "claim",
+            "updated_at",
+            "timeline",
+        ]
+    )
+    _record_image_event(check, "image.deleted", now)
+    result.deleted.append(check.pk)
+    result.bytes_reclaimed += image.size_bytes
+
+
+def _record_delete_failure(
+    check: DeletionCheck, code: str, reason: str, now: datetime, result: DeleteResult
+) -> None:
+    if code == "ImageNotFound":
+        check.image.deleted_at = now
+        check.image.save(update_fields=["deleted_at"])
+        finish_check(
+            check,
+            Status.CANCELLED,
+            now=now,
+            actor=WORKER,
+            reason="the image was already gone from ECR",
+        )
+        result.kept.append(check.pk)
+        return
+    error = f"BatchDeleteImage: {code} {reason}".strip()
+    check.save(update_fields=check.mark_failed(now=now, error=error, actor=WORKER))
+    audit.record(
+        WORKER,
+        "image.delete_failed",
+        details={"code": code, "reason": reason, "digest": check.image.digest},
+        at=now,
+        **check_target(check),
+    )
+    result.failed.append(check.pk)
