@@ -34,6 +34,18 @@ class BreakerQuerySet(models.QuerySet):
     def managed(self):
         return self.exclude(mode=Breaker.Mode.DISABLED)
 
+    def may_probe(self, now: datetime):
+        """The one rule of who may be probed now: half-open under automatic control, not broken,
+        its next probe due, and nobody holding the probe lease (a lapsed lease is free again).
+        Claims use it as a conditional update, so two workers never probe one breaker."""
+        return self.filter(
+            Q(next_probe_at__isnull=True) | Q(next_probe_at__lte=now),
+            Q(probe_lease_until__isnull=True) | Q(probe_lease_until__lte=now),
+            mode=Breaker.Mode.AUTO,
+            state=Breaker.State.HALF_OPEN,
+            broken="",
+        )
+
     def attention_first(self):
         """Open, then half-open, then closed; by name within each."""
         order = models.Case(
@@ -215,15 +227,6 @@ class Breaker(models.Model):
             self.consecutive_failures + 1,
             base=timedelta(seconds=self.backoff_seconds),
             cap=timedelta(seconds=self.backoff_cap_seconds),
-        )
-
-    def may_probe(self, now: datetime) -> bool:
-        return (
-            self.mode == self.Mode.AUTO
-            and self.state == self.State.HALF_OPEN
-            and not self.broken
-            and (self.next_probe_at is None or self.next_probe_at <= now)
-            and (self.probe_lease_until is None or self.probe_lease_until <= now)
         )
 
     def backoff_ended(self, now: datetime) -> bool:

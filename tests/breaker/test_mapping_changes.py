@@ -102,7 +102,7 @@ def test_a_breaker_that_closes_while_an_alarm_lands_ends_with_the_mapping_disabl
     Breaker.objects.filter(pk=breaker.pk).update(state=Breaker.State.CLOSED)
     monkeypatch.setattr(breaker_aws, "set_mapping_enabled", enable_then_alarm)
 
-    actions._converge_mapping(breaker.pk, NOW)
+    actions.converge_mapping(breaker.pk, NOW)
 
     assert calls == [True, False]
     assert function.mapping_state() == "Disabled"

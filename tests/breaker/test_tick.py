@@ -71,12 +71,12 @@ def test_the_tick_never_runs_past_its_minute(breaker, function, fake_clock):
 def test_a_probe_task_outlasts_the_slowest_function_but_not_the_cluster_retry(
     breaker, monkeypatch, settings
 ):
-    from breaker import actions
+    from breaker.actions import probes
 
     Breaker.objects.filter(pk=breaker.pk).update(function_timeout_seconds=900)  # Lambda's maximum
     enqueued = {}
-    monkeypatch.setattr(actions, "async_task", lambda *args, **options: enqueued.update(options))
+    monkeypatch.setattr(probes, "async_task", lambda *args, **options: enqueued.update(options))
 
-    actions._enqueue_probe(breaker.pk)
+    probes.enqueue_probe(breaker.pk)
 
     assert 900 < enqueued["timeout"] < settings.Q_CLUSTER["retry"]

@@ -1,0 +1,314 @@
+"""The breaker's state machine: every transition in one transaction on the locked row, with its
+history row and audit event. Alarms, manual control and the back-off timer move it here; probes
+(``probes``) and the mapping (``mapping``) follow from it.
+
+    closed --ALARM--> open --alarm clears / back-off ends / probe requested--> half_open
+    half_open --enough probes pass--> closed        half_open --a probe fails--> open (back-off)
+    any --trip--> open (forced_open: alarms cannot close it)    any --reset--> closed (auto)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+import audit
+from breaker.models import Breaker, BreakerTransition
+from console import clock
+
+Cause = BreakerTransition.Cause
+State = Breaker.State
+Mode = Breaker.Mode
+WORKER = "worker"
+
+
+@dataclass(frozen=True)
+class AlarmChange:
+    """One alarm state change, from a notification, an EventBridge event or DescribeAlarms."""
+
+    account_id: str
+    region: str
+    alarm_name: str
+    alarm_arn: str
+    state: str
+    reason: str
+    changed_at: datetime
+
+
+def target(breaker: Breaker) -> dict[str, Any]:
+    return {
+        "target_type": "breaker",
+        "target_id": breaker.pk,
+        "target_label": breaker.name,
+        "account_id": breaker.account.account_id,
+    }
+
+
+def locked(breaker_id: int) -> Breaker:
+    return Breaker.objects.select_for_update().select_related("account").get(pk=breaker_id)
+
+
+def transition(
+    breaker: Breaker,
+    to: str,
+    *,
+    cause: str,
+    actor: str,
+    reason: str,
+    now: datetime,
+    action: str,
+    **details: Any,
+) -> None:
+    """Move the (locked) row to ``to`` and write the history row and the audit event."""
+    from_state = breaker.state
+    breaker.state = to
+    BreakerTransition.objects.create(
+        breaker=breaker,
+        from_state=from_state,
+        to_state=to,
+        cause=cause,
+        actor=actor,
+        reason=reason,
+        at=now,
+    )
+    audit.record(
+        actor,
+        action,
+        details={"from": from_state, "to": to, "cause": cause, "reason": reason, **details},
+        at=now,
+        **target(breaker),
+    )
+
+
+def half_open(
+    breaker: Breaker, *, cause: str, actor: str, reason: str, now: datetime, **details: Any
+) -> list[str]:
+    """The one way to half-open: trial messages start again from zero successes."""
+    transition(
+        breaker,
+        State.HALF_OPEN,
+        cause=cause,
+        actor=actor,
+        reason=reason,
+        now=now,
+        action="breaker.half_opened",
+        **details,
+    )
+    breaker.half_open_successes = 0
+    return ["state", "half_open_successes"]
+
+
+def close(breaker: Breaker, *, cause: str, actor: str, reason: str, now: datetime) -> list[str]:
+    """Closed by its probes: the counters start again."""
+    transition(
+        breaker,
+        State.CLOSED,
+        cause=cause,
+        actor=actor,
+        reason=reason,
+        now=now,
+        action="breaker.closed",
+    )
+    breaker.half_open_successes = 0
+    breaker.consecutive_failures = 0
+    breaker.next_probe_at = None
+    return ["state", "half_open_successes", "consecutive_failures", "next_probe_at"]
+
+
+def do_apply_alarm_state(
+    breaker: Breaker,
+    change: AlarmChange,
+    *,
+    actor: str,
+    cause: str = Cause.ALARM,
+    now: datetime | None = None,
+    wait: bool = True,
+) -> str:
+    """Apply one alarm state change to one breaker; returns a note of what happened.
+
+    Idempotent and order-safe: a change not newer than the one already applied for that alarm
+    (same ``StateChangeTime``: a duplicate or retry; older: a late delivery) changes nothing.
+    ALARM on any watched alarm opens an automatic breaker; when the last watched alarm in ALARM
+    leaves it, an open breaker goes half-open (not before its probe back-off ends; an OK that
+    follows no ALARM leaves a breaker opened by a failed probe to its back-off timer). A breaker
+    tripped by hand only records the alarm state; an unmanaged one ignores it.
+    """
+    from breaker.actions.mapping import converge_mapping
+    from breaker.actions.probes import enqueue_probe
+
+    now = now or clock.now()
+    name = change.alarm_name
+    open_mapping = probe_soon = False
+    with transaction.atomic():
+        row = locked(breaker.pk)
+        if row.mode == Mode.DISABLED:
+            return f"{row.name}: not managed, alarm {name} {change.state} ignored"
+        was_in_alarm = row.in_alarm
+        applied = row.applied_change_time(name)
+        if applied is not None and change.changed_at <= applied:
+            return f"{row.name}: {name} {change.state} at {change.changed_at.isoformat()} already applied or stale"
+        row.alarm_states = {
+            **row.alarm_states,
+            name: {
+                "state": change.state,
+                "reason": change.reason,
+                "changed_at": change.changed_at.isoformat(),
+                "arn": change.alarm_arn,
+            },
+        }
+        fields = ["alarm_states"]
+        note = f"{row.name}: {name} is {change.state}"
+        if row.mode == Mode.AUTO:
+            if row.in_alarm and row.state != State.OPEN:
+                transition(
+                    row,
+                    State.OPEN,
+                    cause=cause,
+                    actor=actor,
+                    reason=change.reason or f"{name} in ALARM",
+                    now=now,
+                    action="breaker.opened",
+                    alarm=name,
+                )
+                row.half_open_successes = 0
+                row.next_probe_at = None
+                fields += ["state", "half_open_successes", "next_probe_at"]
+                open_mapping = True
+                note += ", breaker opened"
+            elif was_in_alarm and not row.in_alarm and row.state == State.OPEN:
+                fields += half_open(
+                    row,
+                    cause=cause,
+                    actor=actor,
+                    reason=f"{name} left ALARM ({change.state}): {change.reason}".strip(": "),
+                    now=now,
+                    alarm=name,
+                )
+                row.next_probe_at = max(now, row.next_probe_at or now)
+                fields.append("next_probe_at")
+                probe_soon = row.next_probe_at <= now
+                note += ", breaker half-open"
+        else:
+            note += ", breaker tripped by hand stays open"
+        row.save(update_fields=fields)
+        if probe_soon:
+            # The first probe need not wait for the next tick; runs once the change is committed.
+            breaker_id = row.pk
+            transaction.on_commit(lambda: enqueue_probe(breaker_id))
+    if open_mapping:
+        converge_mapping(breaker.pk, now, wait=wait)
+    return note
+
+
+def do_end_backoff(breaker: Breaker, *, now: datetime | None = None, actor: str = WORKER) -> bool:
+    """An open breaker whose back-off is over goes half-open, unless an alarm is in ALARM."""
+    now = now or clock.now()
+    with transaction.atomic():
+        row = locked(breaker.pk)
+        if not row.backoff_ended(now):
+            return False
+        fields = half_open(
+            row, cause=Cause.TIMER, actor=actor, reason="the probe back-off ended", now=now
+        )
+        row.save(update_fields=fields)
+    return True
+
+
+def do_trip(breaker: Breaker, *, actor: str, reason: str, now: datetime | None = None) -> None:
+    """Open by hand (``forced_open``): alarms cannot close it, only a reset."""
+    from breaker.actions.mapping import converge_mapping
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the breaker is tripped."})
+    now = now or clock.now()
+    with transaction.atomic():
+        row = locked(breaker.pk)
+        row.mode = Mode.FORCED_OPEN
+        row.half_open_successes = 0
+        row.next_probe_at = None
+        row.probe_lease_until = None
+        transition(
+            row,
+            State.OPEN,
+            cause=Cause.MANUAL,
+            actor=actor,
+            reason=reason,
+            now=now,
+            action="breaker.tripped",
+        )
+        row.save(
+            update_fields=[
+                "mode",
+                "state",
+                "half_open_successes",
+                "next_probe_at",
+                "probe_lease_until",
+            ]
+        )
+    converge_mapping(breaker.pk, now)
+    breaker.refresh_from_db()
+
+
+def do_reset(
+    breaker: Breaker, *, actor: str, reason: str = "", now: datetime | None = None
+) -> None:
+    """Close by hand and hand the breaker back to its alarms: enable the mapping, mode auto."""
+    from breaker.actions.mapping import converge_mapping
+
+    now = now or clock.now()
+    with transaction.atomic():
+        row = locked(breaker.pk)
+        row.mode = Mode.AUTO
+        row.half_open_successes = 0
+        row.consecutive_failures = 0
+        row.next_probe_at = None
+        row.probe_lease_until = None
+        transition(
+            row,
+            State.CLOSED,
+            cause=Cause.MANUAL,
+            actor=actor,
+            reason=(reason or "reset").strip(),
+            now=now,
+            action="breaker.reset",
+        )
+        row.save(
+            update_fields=[
+                "mode",
+                "state",
+                "half_open_successes",
+                "consecutive_failures",
+                "next_probe_at",
+                "probe_lease_until",
+            ]
+        )
+    converge_mapping(breaker.pk, now)
+    breaker.refresh_from_db()
+
+
+def do_set_managed(
+    breaker: Breaker, *, managed: bool, actor: str, now: datetime | None = None
+) -> bool:
+    """Turn management off (the console leaves the mapping alone) or back on (automatic)."""
+    now = now or clock.now()
+    with transaction.atomic():
+        row = locked(breaker.pk)
+        if row.is_managed == managed:
+            return False
+        row.mode = Mode.AUTO if managed else Mode.DISABLED
+        row.probe_lease_until = None
+        row.save(update_fields=["mode", "probe_lease_until"])
+        audit.record(
+            actor,
+            "breaker.management_enabled" if managed else "breaker.management_disabled",
+            details={"state": row.state},
+            at=now,
+            **target(row),
+        )
+    breaker.refresh_from_db()
+    return True
