@@ -5,8 +5,9 @@ Two kinds of figures:
 - request metrics, counted in this process by ``RequestMetricsMiddleware``;
 - domain figures, read from the database at scrape time by ``DomainCollector`` (checks by status,
   bytes reclaimed, breakers by state, probes by outcome, inbox events by status, audit events by
-  action, the worker's queue length and last heartbeat). They are the same on every web process, so
-  any replica can be scraped. Models are looked up by name, so the figures of an app that is not
+  action, the worker's queue length, the age of its heartbeat, and each schedule's last run and
+  health, see ``console.health``). They are the same on every web process, so any replica can be
+  scraped. Models are looked up by name, so the figures of an app that is not
   installed are simply absent.
 
 The endpoint needs ``Authorization: Bearer <METRICS_TOKEN>``; without ``METRICS_TOKEN`` it does not
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -40,6 +42,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from console import clock, health
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +106,7 @@ class DomainCollector(Collector):
             self._audit,
             self._queue,
             self._heartbeat,
+            self._worker_health,
         ):
             try:
                 yield from part()
@@ -175,6 +180,32 @@ class DomainCollector(Collector):
         )
         family.add_metric([], last.timestamp() if last else 0)
         yield family
+
+    def _worker_health(self) -> Iterator[Metric]:
+        state = health.worker_health(clock.now())
+        age = GaugeMetricFamily(
+            f"{PREFIX}_worker_heartbeat_age_seconds",
+            "Seconds since a worker last beat (+Inf if none ever did); above 120 it is silent.",
+        )
+        seconds = state.heartbeat_age
+        age.add_metric([], math.inf if seconds is None else seconds.total_seconds())
+        yield age
+        last_run = GaugeMetricFamily(
+            f"{PREFIX}_schedule_last_run_timestamp_seconds",
+            "When a worker last started each recurring schedule's task (Unix time; 0 if never).",
+            labels=["schedule"],
+        )
+        healthy = GaugeMetricFamily(
+            f"{PREFIX}_schedule_ok",
+            "1 when the schedule exists and is not overdue by more than two of its intervals.",
+            labels=["schedule"],
+        )
+        for schedule in state.schedules:
+            at = schedule.last_run_at
+            last_run.add_metric([schedule.name], at.timestamp() if at else 0)
+            healthy.add_metric([schedule.name], 1 if schedule.status == "ok" else 0)
+        yield last_run
+        yield healthy
 
 
 def _build_registry() -> CollectorRegistry:

@@ -7,6 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from console import dashboard as dashboard_tiles
+from console import health
 
 
 @require_GET
@@ -25,8 +26,24 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
+@never_cache
+@login_not_required
+def healthz_worker(request: HttpRequest) -> JsonResponse:
+    """Whether a worker beats and every schedule runs: status words only (no sign-in here)."""
+    try:
+        state = health.worker_health()
+    except DatabaseError:
+        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
+    return JsonResponse(state.as_json(), status=200 if state.ok else 503)
+
+
+@require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/dashboard.html", {"tiles": dashboard_tiles.tiles_for(request)})
+    context = {
+        "tiles": dashboard_tiles.tiles_for(request),
+        "worker": health.worker_health(),
+    }
+    return render(request, "console/dashboard.html", context)
 
 
 @require_GET

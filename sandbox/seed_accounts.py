@@ -28,7 +28,7 @@ def seed() -> list[AwsAccount]:
                 regions=[aws.DEMO_REGION],
                 # Production and the registry look for images in use in every region enabled in
                 # them; development is narrowed, so the demo shows both on the accounts page.
-                usage_regions=[aws.DEMO_REGION] if account.environment == "dev" else [],
+                usage_regions=[] if account.environment == "prod" else [aws.DEMO_REGION],
                 is_registry=account.is_registry,
             )
         )
