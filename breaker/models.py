@@ -254,6 +254,25 @@ class Breaker(models.Model):
         )
 
     @property
+    def mapping_wanted(self) -> str:
+        return "Enabled" if self.mapping_should_poll else "Disabled"
+
+    @property
+    def mapping_settling(self) -> bool:
+        """The worker is bringing the mapping in line with the state (a trip, a reset or a
+        close handed to it): the page says so and keeps refreshing until it is done."""
+        return (
+            self.is_managed
+            and not self.broken
+            and not self.mapping_error
+            and self.mapping_state != self.mapping_wanted
+        )
+
+    @property
+    def settling_text(self) -> str:
+        return "enabling the mapping…" if self.mapping_should_poll else "disabling the mapping…"
+
+    @property
     def badge(self) -> str:
         if self.broken:
             return "bad"

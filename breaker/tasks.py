@@ -40,6 +40,13 @@ def tick(
     )
 
 
-def probe(breaker_id: int) -> str:
-    result = actions.do_probe(breaker_id)
+def probe(breaker_id: int, actor: str = actions.WORKER) -> str:
+    """One probe; ``actor`` is the operator who asked for it, or the worker."""
+    result = actions.do_probe(breaker_id, actor=actor)
     return "not due or taken by another worker" if result is None else result.outcome
+
+
+def converge(breaker_id: int) -> str:
+    """The mapping brought in line with the breaker's state (after a trip or reset by hand)."""
+    state = actions.converge_mapping(breaker_id, clock.now())
+    return f"mapping {state or 'unknown'}"

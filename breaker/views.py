@@ -55,7 +55,7 @@ def _detail_context(breaker: Breaker) -> dict:
 def breaker_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     breaker = get_object_or_404(Breaker.objects.select_related("account"), pk=pk)
     if request.htmx and request.htmx.target == "breaker-panel":
-        watching = breaker.state != Breaker.State.CLOSED
+        watching = breaker.state != Breaker.State.CLOSED or breaker.mapping_settling
         return render(
             request,
             "breaker/detail.html#panel",
@@ -89,11 +89,15 @@ def _message(exc: ValidationError) -> str:
 def breaker_trip(request: HtmxRequest, pk: int) -> HttpResponse:
     breaker = get_object_or_404(Breaker.objects.select_related("account"), pk=pk)
     try:
-        actions.do_trip(breaker, actor=actor_of(request), reason=request.POST.get("reason", ""))
+        actions.do_trip(
+            breaker, actor=actor_of(request), reason=request.POST.get("reason", ""), in_worker=True
+        )
     except ValidationError as exc:
         return _after_action(request, breaker, error=_message(exc))
     return _after_action(
-        request, breaker, done=f"{breaker.name} tripped: it stays open until reset."
+        request,
+        breaker,
+        done=f"{breaker.name} tripped: it stays open until reset. The worker disables the mapping.",
     )
 
 
@@ -101,8 +105,12 @@ def breaker_trip(request: HtmxRequest, pk: int) -> HttpResponse:
 @permission_required("breaker.trip_breaker", raise_exception=True)
 def breaker_reset(request: HtmxRequest, pk: int) -> HttpResponse:
     breaker = get_object_or_404(Breaker.objects.select_related("account"), pk=pk)
-    actions.do_reset(breaker, actor=actor_of(request), reason=request.POST.get("reason", ""))
-    return _after_action(request, breaker, done=f"{breaker.name} reset: closed, mapping enabled.")
+    actions.do_reset(
+        breaker, actor=actor_of(request), reason=request.POST.get("reason", ""), in_worker=True
+    )
+    return _after_action(
+        request, breaker, done=f"{breaker.name} reset: closed. The worker enables the mapping."
+    )
 
 
 @require_POST
@@ -110,14 +118,12 @@ def breaker_reset(request: HtmxRequest, pk: int) -> HttpResponse:
 def breaker_probe(request: HtmxRequest, pk: int) -> HttpResponse:
     breaker = get_object_or_404(Breaker.objects.select_related("account"), pk=pk)
     try:
-        probe = actions.do_probe_now(breaker, actor=actor_of(request))
+        actions.do_probe_now(breaker, actor=actor_of(request), in_worker=True)
     except ValidationError as exc:
         return _after_action(request, breaker, error=_message(exc))
-    if probe is None:
-        return _after_action(
-            request, breaker, error="Another worker is probing this breaker right now."
-        )
-    return _after_action(request, breaker, done=f"Probe {probe.get_outcome_display()}.")
+    return _after_action(
+        request, breaker, done="Probe requested: the worker sends one message through now."
+    )
 
 
 @require_POST

@@ -176,7 +176,8 @@ def sns_endpoint(request: HttpRequest) -> HttpResponse:
     except sns.CertificateUnavailable as exc:
         return error(503, str(exc))
     inner = parse_sns_message(message["Message"]) if message["Type"] == "Notification" else None
-    confirmation = message["Type"] == "SubscriptionConfirmation"
+    # A subscription confirmation is confirmed by the worker like any other event: SNS does not
+    # wait for it (the SubscribeURL stays valid for three days), and no request waits on AWS.
     stored = store(
         source=InboundEvent.Source.SNS,
         dedupe_key=message["MessageId"],
@@ -185,13 +186,7 @@ def sns_endpoint(request: HttpRequest) -> HttpResponse:
         message_type=message["Type"],
         topic_arn=message["TopicArn"],
         now=now,
-        enqueue=not confirmation,
     )
-    if isinstance(stored, JsonResponse):
-        return stored
-    if stored is not None and confirmation:
-        # Confirm now, while SNS waits: a failure is retried with back-off by the worker.
-        actions.do_process_event(stored.pk, now)
     return accepted(stored)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -218,9 +219,17 @@ def do_end_backoff(breaker: Breaker, *, now: datetime | None = None, actor: str 
     return True
 
 
-def do_trip(breaker: Breaker, *, actor: str, reason: str, now: datetime | None = None) -> None:
-    """Open by hand (``forced_open``): alarms cannot close it, only a reset."""
-    from breaker.actions.mapping import converge_mapping
+def do_trip(
+    breaker: Breaker,
+    *,
+    actor: str,
+    reason: str,
+    now: datetime | None = None,
+    in_worker: bool = False,
+) -> None:
+    """Open by hand (``forced_open``): alarms cannot close it, only a reset. ``in_worker``: the
+    mapping is disabled by the worker after the commit, not in this call."""
+    from breaker.actions.mapping import converge_mapping, enqueue_convergence
 
     reason = (reason or "").strip()
     if not reason:
@@ -250,15 +259,24 @@ def do_trip(breaker: Breaker, *, actor: str, reason: str, now: datetime | None =
                 "probe_lease_until",
             ]
         )
-    converge_mapping(breaker.pk, now)
+        if in_worker:  # the web answers at once; the page follows the worker
+            transaction.on_commit(partial(enqueue_convergence, breaker.pk))
+    if not in_worker:  # the CLI waits for the mapping
+        converge_mapping(breaker.pk, now)
     breaker.refresh_from_db()
 
 
 def do_reset(
-    breaker: Breaker, *, actor: str, reason: str = "", now: datetime | None = None
+    breaker: Breaker,
+    *,
+    actor: str,
+    reason: str = "",
+    now: datetime | None = None,
+    in_worker: bool = False,
 ) -> None:
-    """Close by hand and hand the breaker back to its alarms: enable the mapping, mode auto."""
-    from breaker.actions.mapping import converge_mapping
+    """Close by hand and hand the breaker back to its alarms: enable the mapping, mode auto.
+    ``in_worker``: the mapping is enabled by the worker after the commit, not in this call."""
+    from breaker.actions.mapping import converge_mapping, enqueue_convergence
 
     now = now or clock.now()
     with transaction.atomic():
@@ -287,7 +305,10 @@ def do_reset(
                 "probe_lease_until",
             ]
         )
-    converge_mapping(breaker.pk, now)
+        if in_worker:  # the web answers at once; the page follows the worker
+            transaction.on_commit(partial(enqueue_convergence, breaker.pk))
+    if not in_worker:  # the CLI waits for the mapping
+        converge_mapping(breaker.pk, now)
     breaker.refresh_from_db()
 
 

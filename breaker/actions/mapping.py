@@ -73,6 +73,13 @@ def converge_mapping(
     return state
 
 
+def enqueue_convergence(breaker_id: int) -> None:
+    """Hand the mapping change to the worker (a web request never waits on AWS)."""
+    from django_q.tasks import async_task
+
+    async_task("breaker.tasks.converge", breaker_id, group="breaker")
+
+
 def _await_mapping(breaker_id: int, wanted: str, now: datetime) -> None:
     """After the commit of a change made without waiting: wait for the stable state, store it,
     and converge again if the breaker changed its mind meanwhile."""

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -38,10 +39,10 @@ from console import clock
 PROBE_TASK_TIMEOUT_FLOOR = 120
 
 
-def enqueue_probe(breaker_id: int) -> None:
+def enqueue_probe(breaker_id: int, actor: str = WORKER) -> None:
     lease = Breaker.objects.get(pk=breaker_id).probe_lease.total_seconds()
     timeout = max(PROBE_TASK_TIMEOUT_FLOOR, int(lease))
-    async_task("breaker.tasks.probe", breaker_id, timeout=timeout, group="breaker")
+    async_task("breaker.tasks.probe", breaker_id, actor, timeout=timeout, group="breaker")
 
 
 def _lease_owner() -> str:
@@ -209,8 +210,11 @@ def _record_probe(
     return probe
 
 
-def do_probe_now(breaker: Breaker, *, actor: str, now: datetime | None = None) -> Probe | None:
-    """An operator asks for a probe now: an open automatic breaker goes half-open for it."""
+def do_probe_now(
+    breaker: Breaker, *, actor: str, now: datetime | None = None, in_worker: bool = False
+) -> Probe | None:
+    """An operator asks for a probe now: an open automatic breaker goes half-open for it.
+    ``in_worker``: the probe is handed to the worker after the commit (returns None)."""
     now = now or clock.now()
     with transaction.atomic():
         row = locked(breaker.pk)
@@ -227,6 +231,11 @@ def do_probe_now(breaker: Breaker, *, actor: str, now: datetime | None = None) -
             )
         row.next_probe_at = now
         row.save(update_fields=fields)
+        if in_worker:
+            transaction.on_commit(partial(enqueue_probe, breaker.pk, actor))
+    if in_worker:
+        breaker.refresh_from_db()
+        return None
     probe = do_probe(breaker.pk, now=now, actor=actor)
     breaker.refresh_from_db()
     return probe

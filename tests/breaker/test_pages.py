@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.test import TestCase
+
 from audit.models import AuditEvent
 from breaker import actions
 from breaker.models import Breaker
@@ -49,22 +51,42 @@ def test_the_breaker_page_shows_settings_history_and_probes(operator_client, bre
     assert "No probe yet" in body
 
 
-def test_an_operator_trips_with_a_reason_and_resets(operator_client, breaker, function):
-    tripped = operator_client.post(
-        f"/breakers/{breaker.pk}/trip/", {"reason": "bad deploy"}, headers=HTMX
-    )
+def run_after_commit(callbacks) -> None:
+    """The work handed off on commit; with the test settings' synchronous queue this runs the
+    worker's task here, as the worker would."""
+    for callback in callbacks:
+        callback()
+
+
+def test_an_operator_trips_with_a_reason_and_resets_and_the_worker_moves_the_mapping(
+    operator_client, breaker, function
+):
+    with TestCase.captureOnCommitCallbacks() as handed_off:
+        tripped = operator_client.post(
+            f"/breakers/{breaker.pk}/trip/", {"reason": "bad deploy"}, headers=HTMX
+        )
     breaker.refresh_from_db()
     assert tripped.status_code == 200
     assert (breaker.state, breaker.mode) == ("open", "forced_open")
-    assert function.mapping_state() == "Disabled"
+    assert function.mapping_state() == "Enabled"  # the request did not wait on AWS
     assert 'data-state="open"' in tripped.content.decode()
+    assert "disabling the mapping…" in tripped.content.decode()
     assert AuditEvent.objects.filter(action="breaker.tripped", actor="oscar").exists()
+    run_after_commit(handed_off)  # what the worker does once the trip is committed
+    assert function.mapping_state() == "Disabled"
 
-    reset = operator_client.post(f"/breakers/{breaker.pk}/reset/")
+    with TestCase.captureOnCommitCallbacks() as handed_off:
+        reset = operator_client.post(f"/breakers/{breaker.pk}/reset/")
     breaker.refresh_from_db()
     assert reset.status_code == 302
     assert breaker.state == "closed"
+    assert function.mapping_state() == "Disabled"
+    run_after_commit(handed_off)
     assert function.mapping_state() == "Enabled"
+    panel = operator_client.get(
+        f"/breakers/{breaker.pk}/", headers={**HTMX, "HX-Target": "breaker-panel"}
+    )
+    assert panel.status_code == 286  # settled: the page stops polling
 
 
 def test_a_trip_without_a_reason_changes_nothing(operator_client, breaker, function):
@@ -101,10 +123,14 @@ def test_probe_now_half_opens_an_open_breaker_and_probes(operator_client, breake
     Breaker.objects.filter(pk=breaker.pk).update(state="open")
     function.send("order-1")
 
-    response = operator_client.post(f"/breakers/{breaker.pk}/probe/", headers=HTMX)
+    with TestCase.captureOnCommitCallbacks() as handed_off:
+        response = operator_client.post(f"/breakers/{breaker.pk}/probe/", headers=HTMX)
 
-    assert "Probe passed" in response.content.decode()
+    assert "Probe requested" in response.content.decode()
+    assert not breaker.probes.exists() and function.queued() == 1  # not in the request
+    run_after_commit(handed_off)
     assert breaker.probes.get().actor == "oscar"
+    assert breaker.probes.get().outcome == "passed"
     assert function.queued() == 0
 
 

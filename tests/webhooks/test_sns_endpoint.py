@@ -267,6 +267,32 @@ def test_a_subscription_confirmation_for_an_allowed_topic_is_confirmed_and_recor
     assert (confirmed.actor, confirmed.target_id) == ("webhook:sns", sns_signer.topic_arn)
 
 
+def test_the_confirmation_is_fetched_by_the_worker_not_inside_the_request(
+    client, sns_signer, monkeypatch
+):
+    from django.test import TestCase
+
+    visited = []
+    monkeypatch.setattr(sns, "confirm_subscription", visited.append)
+    message = sns_signer.subscription_confirmation()
+
+    with TestCase.captureOnCommitCallbacks() as handed_off:
+        response = client.post(
+            "/webhooks/sns/",
+            sns_signer.body(message),
+            content_type="text/plain; charset=UTF-8",
+            headers=sns_signer.headers(message),
+        )
+
+    assert response.status_code == 202
+    assert visited == []  # answered before any request to AWS
+    assert InboundEvent.objects.get().status == "received"
+    for callback in handed_off:  # the processing task, as the worker runs it
+        callback()
+    assert visited == [message["SubscribeURL"]]
+    assert InboundEvent.objects.get().status == "processed"
+
+
 def test_a_subscription_confirmation_for_another_topic_is_not_confirmed(
     client, sns_signer, monkeypatch
 ):
