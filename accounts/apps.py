@@ -7,3 +7,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import tiles  # noqa: F401  (dashboard tile)
+        from accounts.actors import bind_command_actor
+
+        bind_command_actor()

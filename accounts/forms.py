@@ -1,6 +1,8 @@
 from django import forms
+from django.contrib.auth.validators import ASCIIUsernameValidator
 
 from accounts.models import AwsAccount
+from accounts.roles import ROLE_CHOICES
 
 
 class RegionsField(forms.CharField):
@@ -49,3 +51,20 @@ class AccountEditForm(AccountForm):
             "is_registry",
             "enabled",
         ]
+
+
+class InviteUserForm(forms.Form):
+    """Who to invite. Taken names and addresses are refused by ``users.do_invite_user``."""
+
+    username = forms.CharField(
+        label="User name",
+        max_length=150,
+        validators=[ASCIIUsernameValidator()],
+        help_text="Letters, digits and @ . + - _ only.",
+    )
+    email = forms.EmailField(label="E-mail", max_length=254)
+    role = forms.ChoiceField(choices=ROLE_CHOICES, initial="viewer")
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ROLE_CHOICES)

@@ -10,6 +10,9 @@ Each app's data migration grants its own permissions, for example::
 from __future__ import annotations
 
 ROLES = ["viewer", "operator", "admin"]
+NO_ROLE = "none"
+# What the Users page offers: exactly one role, or none (signed in, but sees nothing).
+ROLE_CHOICES = [(role, role) for role in [*ROLES, NO_ROLE]]
 
 
 def grant(apps, *, viewer: list[str] = (), operator: list[str] = (), admin: list[str] = ()) -> None:

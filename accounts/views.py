@@ -1,13 +1,17 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import actions
-from accounts.forms import AccountEditForm, AccountForm
+from accounts import actions, users
+from accounts.forms import AccountEditForm, AccountForm, InviteUserForm, RoleForm
 from accounts.models import AwsAccount
+from accounts.roles import ROLE_CHOICES
 from console.http import HtmxRequest, actor_of
 
 
@@ -91,3 +95,73 @@ def account_verify(request: HtmxRequest, account_id: str) -> HttpResponse:
             request, f"Account {account} failed verification: {account.last_verification_error}"
         )
     return redirect("accounts:list")
+
+
+# --- Users (/users/) -----------------------------------------------------------------------------
+
+
+@require_GET
+@permission_required("auth.view_user", raise_exception=True)
+def user_list(request: HtmxRequest) -> HttpResponse:
+    context = {
+        "members": users.members(),
+        "role_choices": ROLE_CHOICES,
+        "sso": settings.OIDC_ENABLED,
+    }
+    return render(request, "accounts/users.html", context)
+
+
+@never_cache  # the answer to a successful invitation holds a password
+@require_http_methods(["GET", "POST"])
+@permission_required("auth.add_user", raise_exception=True)
+def user_invite(request: HtmxRequest) -> HttpResponse:
+    form = InviteUserForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            member, password = users.do_invite_user(by=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            context = {"invited": member, "password": password, "role": form.cleaned_data["role"]}
+            return render(request, "accounts/user_invite.html", context)
+    return render(
+        request, "accounts/user_invite.html", {"form": form, "sso": settings.OIDC_ENABLED}
+    )
+
+
+@require_POST
+@permission_required("auth.change_user", raise_exception=True)
+def user_role(request: HtmxRequest, user_id: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=user_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Choose one of the roles: viewer, operator, admin or none.")
+    role = form.cleaned_data["role"]
+    changed = users.do_change_role(member, by=request.user, role=role)
+    return _user_row_or_list(
+        request, member, f"{member} is now {role}." if changed else "Nothing changed."
+    )
+
+
+@require_POST
+@permission_required("auth.change_user", raise_exception=True)
+def user_deactivate(request: HtmxRequest, user_id: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=user_id)
+    users.do_deactivate_user(member, by=request.user)
+    return _user_row_or_list(request, member, f"{member} is deactivated and signed out.")
+
+
+@require_POST
+@permission_required("auth.change_user", raise_exception=True)
+def user_reactivate(request: HtmxRequest, user_id: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=user_id)
+    users.do_reactivate_user(member, by=request.user)
+    return _user_row_or_list(request, member, f"{member} can sign in again.")
+
+
+def _user_row_or_list(request: HtmxRequest, member: User, message: str) -> HttpResponse:
+    if request.htmx:
+        context = {"member": users.get_member(member.pk), "role_choices": ROLE_CHOICES}
+        return render(request, "accounts/users.html#row", context)
+    messages.success(request, message)
+    return redirect("users:list")

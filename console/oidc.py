@@ -117,6 +117,12 @@ class ConsoleOIDCBackend(OIDCAuthenticationBackend):
             record_failure(request, "the user is deactivated", user.get_username())
         return user
 
+    def get_user(self, user_id):
+        """The session's user, only while active: a user deactivated in the console or the admin
+        loses the sessions signed in through the provider too (the base class does not check)."""
+        user = super().get_user(user_id)
+        return user if user is not None and user.is_active else None
+
     def _who(self) -> str:
         return str(self._claims.get("email") or self._claims.get("sub") or "")
 

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "axes",
     # Before django_q: its qcluster command is the console's (schedules written at start).
     "console",
     "django_q",
@@ -62,9 +63,12 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "accounts.actors.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a refused sign-in into the sign-in page saying why (accounts/signin.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Content-Security-Policy on every answer: only the console's own scripts, styles and images (no
@@ -152,7 +156,7 @@ STORAGES = {
 # Security. Defaults are strict; a proxy that terminates TLS sets SECURE_PROXY_SSL_HEADER=true
 # (trust X-Forwarded-Proto) and may turn the redirect off with SECURE_SSL_REDIRECT=false.
 SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^healthz/worker$", r"^metrics$"]
 if env.boolean("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
@@ -257,7 +261,33 @@ if METRICS_TOKEN is not None and len(METRICS_TOKEN) < 16:
 LOCAL_LOGIN = env.boolean("LOCAL_LOGIN", True)
 OIDC_RP_CLIENT_ID = env.raw("OIDC_RP_CLIENT_ID")
 OIDC_ENABLED = OIDC_RP_CLIENT_ID is not None
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"] if LOCAL_LOGIN else []
+# First: refuses a sign-in locked out by too many failures before any password is checked.
+AUTHENTICATION_BACKENDS = ["accounts.signin.SignInLimitBackend"]
+if LOCAL_LOGIN:
+    AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
+
+# Failed sign-ins (django-axes, see accounts/signin.py): after LOGIN_FAILURE_LIMIT failures for
+# one user name, or from one address, within LOGIN_FAILURE_WINDOW, password sign-in is refused
+# until the window has passed without another failure. Counted in the database, so every web
+# process sees the same counts. A success does not reset the counts: it would let a valid account
+# reset the counter of the address it guesses other accounts' passwords from.
+AXES_FAILURE_LIMIT = env.integer("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = env.duration("LOGIN_FAILURE_WINDOW", "15m")
+if AXES_COOLOFF_TIME.total_seconds() < 60:
+    raise env.SettingError(
+        "LOGIN_FAILURE_WINDOW", env.raw("LOGIN_FAILURE_WINDOW"), "expected at least 1m"
+    )
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "accounts.signin.client_ip"
+AXES_WHITELIST_CALLABLE = "accounts.signin.is_not_a_password_attempt"
+AXES_LOCKOUT_CALLABLE = "accounts.signin.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit history already
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # failures and lock-outs, not every sign-in
+# Behind a load balancer or reverse proxy, the client's address is in X-Forwarded-For: set how
+# many proxies in front of the console append to it (1 behind an ALB). 0 trusts no header and
+# uses the connection's address (behind a proxy that would be the proxy's own, for everyone).
+TRUSTED_PROXY_COUNT = env.integer("TRUSTED_PROXY_COUNT", 0)
 
 
 def _https_url(name: str) -> str:

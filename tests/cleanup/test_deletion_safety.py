@@ -251,7 +251,9 @@ def test_events_and_sweeps_never_schedule_in_a_repository_without_the_opt_in_tag
     outcome = actions.do_schedule_for_inactive_task_definitions(
         account_id=PROD, region=REGION, definitions=[(arn, None)], actor="webhook:sns", now=NOW
     )
-    assert outcome.scheduled == [] and "not in a registered opted-in repository" in outcome.summary()
+    assert (
+        outcome.scheduled == [] and "not in a registered opted-in repository" in outcome.summary()
+    )
     actions.do_sweep(now=NOW)
     actions.do_run_due_checks(now=NOW)
     assert not DeletionCheck.objects.exists()

@@ -239,3 +239,15 @@ def test_local_login_off_hides_the_form_and_refuses_passwords(db, idp, settings,
 def test_without_oidc_settings_the_sso_pages_do_not_exist(db, client):
     assert client.get("/oidc/authenticate/").status_code == 404
     assert b"Sign in with SSO" not in client.get("/login/").content
+
+
+def test_a_deactivated_user_loses_a_session_signed_in_through_the_provider(db, idp):
+    from django.contrib.auth.models import User
+
+    from console.oidc import ConsoleOIDCBackend
+
+    user = User.objects.create_user(username="sso-user", email="sso@example.com")
+    backend = ConsoleOIDCBackend()
+    assert backend.get_user(user.pk) == user
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert backend.get_user(user.pk) is None
