@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections import Counter
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django_q.tasks import async_task
 
@@ -14,17 +17,47 @@ import audit
 from console import clock
 from webhooks import registry
 from webhooks.classify import Classification
-from webhooks.models import MAX_ATTEMPTS, InboundEvent
+from webhooks.models import MAX_ATTEMPTS, DrainRequest, InboundEvent
 
 logger = logging.getLogger(__name__)
 
 # Below Q_CLUSTER["retry"], or a slow event would be handed to a second worker.
 TASK_TIMEOUT = 120
 PROCESS_BATCH = 500
+# A drain claims this many events at a time and stops taking more after DRAIN_SECONDS (asking
+# for another drain if some are left), so the queue keeps moving for alarms and other tasks.
+DRAIN_BATCH = 50
+DRAIN_SECONDS = 2.0
+# A drain asked for this long ago and never started (its task was lost with a worker) is asked
+# for again by the next event; the minute sweep processes what is due meanwhile.
+DRAIN_REQUEST_STALE = timedelta(minutes=2)
 
 
 def enqueue_processing(event_id: int) -> None:
     async_task("webhooks.tasks.process_event", event_id, timeout=TASK_TIMEOUT, group="webhooks")
+
+
+def after_receiving(event: InboundEvent) -> None:
+    """The fast lane and the drain: an alarm gets a task of its own at once, so no burst of
+    CloudTrail events is ever ahead of a breaker decision; anything else asks for a drain."""
+    if event.kind == registry.ALARM_STATE_CHANGE:
+        enqueue_processing(event.id)
+    else:
+        request_drain()
+
+
+def request_drain(now: datetime | None = None) -> bool:
+    """Ask for a drain of the inbox unless one is asked for already; True when this call asked
+    (and enqueued the drain task). One conditional update: of many callers one sees 1."""
+    now = now or clock.now()
+    idle = Q(requested_at__isnull=True) | Q(requested_at__lt=now - DRAIN_REQUEST_STALE)
+    asked = DrainRequest.objects.filter(idle, pk=1).update(requested_at=now)
+    if not asked:
+        _, created = DrainRequest.objects.get_or_create(pk=1, defaults={"requested_at": now})
+        if not created:
+            return False
+    async_task("webhooks.tasks.drain", timeout=TASK_TIMEOUT, group="webhooks")
+    return True
 
 
 def do_receive_event(
@@ -70,7 +103,7 @@ def do_receive_event(
                     at=now,
                 )
             if enqueue:
-                transaction.on_commit(lambda: enqueue_processing(event.id))
+                transaction.on_commit(lambda: after_receiving(event))
     except IntegrityError:
         if not InboundEvent.objects.filter(dedupe_key=dedupe_key).exists():
             raise
@@ -96,14 +129,16 @@ def do_process_event(
     """Run the registered handler for one event and record what became of it.
 
     Returns the new status, or ``None`` when the event was not claimed (another worker has it,
-    it is already done, or its retry is not due and ``wait_for_retry`` is set). The handler and
-    the success record share one transaction; a handler error rolls back everything the handler
-    wrote before the failure is recorded.
-    """
+    it is already done, or its retry is not due and ``wait_for_retry`` is set)."""
     now = now or clock.now()
     if not _claim(event_id, now, wait_for_retry=wait_for_retry):
         return None
-    event = InboundEvent.objects.get(pk=event_id)
+    return _process(InboundEvent.objects.get(pk=event_id), now)
+
+
+def _process(event: InboundEvent, now: datetime) -> str:
+    """Handle one claimed event. The handler and the success record share one transaction; a
+    handler error rolls back everything the handler wrote before the failure is recorded."""
     event.attempts += 1
     handler = registry.handler_for(event.kind)
     if handler is None:
@@ -117,10 +152,55 @@ def do_process_event(
         _finish(event, now, InboundEvent.Status.IGNORED, str(exc) or "ignored by the handler")
     except Exception as exc:
         logger.warning(
-            "inbound event %s: handler failed (attempt %s)", event_id, event.attempts, exc_info=True
+            "inbound event %s: handler failed (attempt %s)", event.pk, event.attempts, exc_info=True
         )
         _record_failure(event, now, f"{type(exc).__name__}: {exc}")
     return event.status
+
+
+def claim_batch(now: datetime, limit: int = DRAIN_BATCH) -> list[int]:
+    """Take up to ``limit`` due events, oldest first, so that no other worker takes them:
+    ``select_for_update(skip_locked)`` on PostgreSQL, one conditional update elsewhere."""
+    token = uuid.uuid4().hex
+    due = InboundEvent.objects.due(now).order_by("received_at", "id")
+    claimed = {"status": InboundEvent.Status.PROCESSING, "claimed_at": now, "claim": token}
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            ids = list(due.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
+            InboundEvent.objects.filter(id__in=ids).update(**claimed)
+        return ids
+    candidates = list(due.values_list("id", flat=True)[:limit])
+    InboundEvent.objects.due(now).filter(id__in=candidates).update(**claimed)
+    return list(
+        InboundEvent.objects.filter(claim=token)
+        .order_by("received_at", "id")
+        .values_list("id", flat=True)
+    )
+
+
+def do_drain_inbox(
+    *, budget: float = DRAIN_SECONDS, monotonic: Callable[[], float] = time.monotonic
+) -> Counter:
+    """Process due events in claimed batches until none is left or ``budget`` seconds passed;
+    then, if some are left, ask for another drain (it goes behind what is queued meanwhile).
+    A full first batch asks for a second drain at once, so a second worker can share a burst."""
+    DrainRequest.objects.filter(pk=1).update(requested_at=None)  # later events ask again
+    started = monotonic()
+    outcomes: Counter = Counter()
+    first = True
+    while True:
+        now = clock.now()
+        ids = claim_batch(now)
+        if first and len(ids) == DRAIN_BATCH:
+            request_drain(now)
+        first = False
+        for event in InboundEvent.objects.filter(id__in=ids).order_by("received_at", "id"):
+            outcomes[_process(event, now)] += 1
+        if len(ids) < DRAIN_BATCH:
+            return outcomes
+        if monotonic() - started >= budget:
+            request_drain(clock.now())
+            return outcomes
 
 
 def _finish(event: InboundEvent, now: datetime, status: str, note: str) -> None:
@@ -129,6 +209,7 @@ def _finish(event: InboundEvent, now: datetime, status: str, note: str) -> None:
     event.processed_at = now
     event.next_attempt_at = None
     event.claimed_at = None
+    event.claim = ""
     event.add_history(now, status, note)
     event.save(
         update_fields=[
@@ -137,6 +218,7 @@ def _finish(event: InboundEvent, now: datetime, status: str, note: str) -> None:
             "processed_at",
             "next_attempt_at",
             "claimed_at",
+            "claim",
             "attempts",
             "history",
         ]
@@ -146,6 +228,7 @@ def _finish(event: InboundEvent, now: datetime, status: str, note: str) -> None:
 def _record_failure(event: InboundEvent, now: datetime, error: str) -> None:
     event.error = error
     event.claimed_at = None
+    event.claim = ""
     if event.attempts >= MAX_ATTEMPTS:
         event.status = InboundEvent.Status.FAILED
         event.next_attempt_at = None
@@ -167,6 +250,7 @@ def _record_failure(event: InboundEvent, now: datetime, error: str) -> None:
             "next_attempt_at",
             "processed_at",
             "claimed_at",
+            "claim",
             "history",
         ]
     )

@@ -17,7 +17,9 @@ MAX_ATTEMPTS = 5
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 # A worker that died mid-event leaves it `processing`; after this long another worker takes it.
-PROCESSING_LEASE = timedelta(minutes=10)
+# An event a worker claimed and did not finish (the worker died) is due again after this: a
+# handler runs in seconds, and handlers are idempotent, so a late second run changes nothing.
+PROCESSING_LEASE = timedelta(seconds=60)
 
 
 class InboundEventQuerySet(models.QuerySet):
@@ -60,6 +62,7 @@ class InboundEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claim = models.CharField(max_length=32, blank=True, help_text="The drain that holds it.")
     processed_at = models.DateTimeField(null=True, blank=True)
     history = models.JSONField(default=list, blank=True, help_text="Timeline of what happened.")
     # Read from the message when it is stored, for filtering and display.
@@ -135,3 +138,14 @@ def parse_sns_message(message: str) -> Any:
     if not isinstance(parsed, dict) or payload.unstorable_string(parsed):
         return message
     return parsed
+
+
+class DrainRequest(models.Model):
+    """One row: whether a drain of the inbox is asked for and not started yet. Events other than
+    alarms do not get a task each (a burst of thousands would queue thousands of tasks, and every
+    alarm behind them): the first event of a burst asks for a drain, the others find it asked."""
+
+    requested_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"inbox drain requested at {self.requested_at}" if self.requested_at else "idle"
