@@ -178,8 +178,12 @@ Q_CLUSTER = {
     "name": "console",
     "workers": env.integer("Q_WORKERS", 2, minimum=1),
     "timeout": 240,
-    # Above the longest task: a probe may wait for a Lambda function's 15-minute timeout.
-    "retry": 1020,
+    # A task a dead worker had pulled is handed out again after this. Above every ordinary task's
+    # timeout. A probe may run longer (a Lambda function's 15-minute timeout): it carries its own
+    # timeout, and a second delivery of a probe still running finds the breaker's probe lease
+    # held and does nothing; the work itself (inbox events, checks, probes) is claimed on its rows
+    # with leases of its own, re-taken by the next run after a crash, not after this retry.
+    "retry": 300,
     "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,

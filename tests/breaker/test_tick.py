@@ -8,6 +8,7 @@ import pytest
 
 from breaker import tasks
 from breaker.models import Breaker
+from console import clock
 from tests.breaker.conftest import NOW, half_open
 
 
@@ -68,9 +69,12 @@ def test_the_tick_never_runs_past_its_minute(breaker, function, fake_clock):
     assert breaker.probes.count() == 5
 
 
-def test_a_probe_task_outlasts_the_slowest_function_but_not_the_cluster_retry(
+def test_a_probe_task_outlasts_the_slowest_function_and_a_second_delivery_probes_nothing(
     breaker, monkeypatch, settings
 ):
+    """The probe task's own timeout covers a 15-minute function; the broker's retry is shorter
+    (so a crashed worker's other tasks come back quickly), and hands a long probe to a second
+    worker while it runs: that one finds the probe lease held and does nothing."""
     from breaker.actions import probes
 
     Breaker.objects.filter(pk=breaker.pk).update(function_timeout_seconds=900)  # Lambda's maximum
@@ -79,4 +83,13 @@ def test_a_probe_task_outlasts_the_slowest_function_but_not_the_cluster_retry(
 
     probes.enqueue_probe(breaker.pk)
 
-    assert 900 < enqueued["timeout"] < settings.Q_CLUSTER["retry"]
+    breaker.refresh_from_db()
+    assert enqueued["timeout"] >= breaker.probe_lease.total_seconds() > 900
+    assert settings.Q_CLUSTER["retry"] < enqueued["timeout"]
+    Breaker.objects.filter(pk=breaker.pk).update(state="half_open")
+    now = clock.now()
+    assert probes.claim_probe(breaker, now, "first-worker") is True
+    later = now + timedelta(
+        seconds=settings.Q_CLUSTER["retry"] + 1
+    )  # the broker hands it out again
+    assert probes.claim_probe(breaker, later, "second-worker") is False
