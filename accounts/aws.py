@@ -68,9 +68,20 @@ class AwsError(Exception):
 def translated_errors(
     account_id: str = "", error_class: type[AwsError] = AwsError
 ) -> Iterator[None]:
-    """Turn botocore's exceptions into ``error_class`` with a ``retryable`` flag."""
+    """Turn botocore's exceptions into ``error_class`` with a ``retryable`` flag. An ``AwsError``
+    of another class raised underneath (the account's credentials could not be refreshed: STS
+    unreachable or refusing) becomes ``error_class`` too, so each app sees only its own."""
     try:
         yield
+    except AwsError as exc:
+        if isinstance(exc, error_class):
+            raise
+        raise error_class(
+            super(AwsError, exc).__str__(),
+            code=exc.code,
+            retryable=exc.retryable,
+            account_id=exc.account_id or account_id,
+        ) from exc
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code = error.get("Code", "")

@@ -27,4 +27,5 @@ class CleanupConfig(AppConfig):
         registry.register(registry.CONFIG_ITEM_CHANGE, handlers.on_config_item_change)
         schedules.register("cleanup.sync", "cleanup.tasks.sync_inventory", minutes=60)
         schedules.register("cleanup.run-due", "cleanup.tasks.run_due_checks", minutes=1)
+        schedules.register("cleanup.delete-due", "cleanup.tasks.delete_due", minutes=1)
         schedules.register("cleanup.sweep", "cleanup.tasks.sweep", cron="17 3 * * *")

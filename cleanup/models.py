@@ -211,6 +211,12 @@ class DeletionCheck(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     bytes_reclaimed = models.BigIntegerField(default=0)
     would_delete = models.BooleanField(default=False, help_text="A dry run would have deleted it.")
+    delete_attempted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the console last called BatchDeleteImage for it: an image found gone "
+        "after a call whose answer was lost was deleted by the console.",
+    )
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -273,6 +279,24 @@ class DeletionCheck(models.Model):
             now, self.Status.FAILED, f"{text} (retry at {self.due_at:%Y-%m-%d %H:%M:%S})", actor
         )
         return ["status", "attempts", "last_error", "due_at", "claim", "updated_at", "timeline"]
+
+    def retry_deletion(self, *, now: datetime, error: str, actor: str) -> list[str]:
+        """The deletion could not be done now (AWS did not answer): the approval stands, the
+        error is recorded, and the recurring deletion pass tries again after the back-off."""
+        self.attempts += 1
+        self.last_error = error
+        self.due_at = now + backoff.after_failures(
+            self.attempts, base=self.FAILURE_BACKOFF_BASE, cap=self.FAILURE_BACKOFF_CAP
+        )
+        self.claim = ""
+        self.updated_at = now
+        self.note(
+            now,
+            self.Status.APPROVED,
+            f"not deleted yet: {error} (retry at {self.due_at:%Y-%m-%d %H:%M:%S})",
+            actor,
+        )
+        return ["attempts", "last_error", "due_at", "claim", "updated_at", "timeline"]
 
     def reschedule(self, *, due_at: datetime, now: datetime, actor: str, text: str) -> list[str]:
         self.status = self.Status.SCHEDULED

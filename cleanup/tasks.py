@@ -25,3 +25,9 @@ def sweep() -> str:
 def delete_approved(check_ids: list[int]) -> str:
     result = actions.do_delete_images(check_ids)
     return f"deleted {len(result.deleted)}, kept {len(result.kept)}, failed {len(result.failed)}"
+
+
+def delete_due() -> str:
+    """Every minute: approved deletions no run holds and whose retry is due."""
+    result = actions.do_delete_due()
+    return f"deleted {len(result.deleted)}, kept {len(result.kept)}, failed {len(result.failed)}"

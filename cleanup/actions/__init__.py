@@ -24,7 +24,7 @@ from cleanup.actions.decide import (
     decide_claimed,
     do_run_due_checks,
 )
-from cleanup.actions.delete import DeleteResult, do_delete_images
+from cleanup.actions.delete import DeleteResult, do_delete_due, do_delete_images
 from cleanup.actions.inventory import (
     SyncResult,
     do_sync_inventory,
@@ -60,6 +60,7 @@ __all__ = [
     "claim_due_checks",
     "decide_claimed",
     "do_approve_checks",
+    "do_delete_due",
     "do_delete_images",
     "do_protect_images",
     "do_reject_checks",

@@ -3,6 +3,7 @@ the whole batch, and judge each image (``cleanup.rules``). Never "unused" on par
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from cleanup.models import DeletionCheck, Image, Repository, UsageSnapshot
 from cleanup.rules import Outcome
 from console import clock
 
+logger = logging.getLogger(__name__)
 DECIDE_BATCH = 10_000
 DECIDE_CHUNK = 500
 CLAIM_LEASE = timedelta(minutes=15)
@@ -76,7 +78,14 @@ def do_run_due_checks(
     token, ids = claim_due_checks(now, limit)
     if not ids:
         return DecideResult()
-    return decide_claimed(token, actor=actor, now=now)
+    try:
+        return decide_claimed(token, actor=actor, now=now)
+    except Exception as exc:  # whatever it was, no check stays claimed: fail and retry them
+        logger.exception("decision run %s stopped", token)
+        error = f"{type(exc).__name__}: {exc}"
+        for check in load_checks(DeletionCheck.objects.filter(claim=token, status=Status.RUNNING)):
+            check.save(update_fields=check.mark_failed(now=now, error=error, actor=actor))
+        return DecideResult(errors=[error])
 
 
 def load_checks(checks: QuerySet[DeletionCheck]) -> list[DeletionCheck]:

@@ -4,6 +4,7 @@ repository may have been opted out). By digest only, at most 100 ids a call, ind
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -30,6 +31,12 @@ from cleanup.models import DeletionCheck, Image, Repository, UsageSnapshot
 from cleanup.rules import Outcome
 from console import clock
 
+logger = logging.getLogger(__name__)
+DELETE_PASS_LIMIT = 1000
+ANSWER_LOST = (
+    "deleted by the console: the answer of BatchDeleteImage was lost, confirmed by its absence"
+)
+
 
 @dataclass
 class DeleteResult:
@@ -54,8 +61,21 @@ class Evidence:
         return ["evidence", "snapshot"]
 
 
+def do_delete_due(*, now: datetime | None = None) -> DeleteResult:
+    """The recurring deletion pass: approved checks that no run holds and whose retry is due
+    (a deletion task lost with its worker, or AWS that did not answer last time)."""
+    now = now or clock.now()
+    ids = list(
+        DeletionCheck.objects.filter(status=Status.APPROVED, due_at__lte=now)
+        .filter(Q(claim="") | Q(claimed_at__lt=now - CLAIM_LEASE))
+        .values_list("id", flat=True)[:DELETE_PASS_LIMIT]
+    )
+    return do_delete_images(ids, now=now) if ids else DeleteResult()
+
+
 def do_delete_images(check_ids: list[int], *, now: datetime | None = None) -> DeleteResult:
-    """Delete the images of approved checks this run can claim."""
+    """Delete the images of approved checks this run can claim. Whatever goes wrong, no check
+    stays claimed: the ones not done keep their approval, record the error and are retried."""
     now = now or clock.now()
     token = uuid.uuid4().hex
     DeletionCheck.objects.filter(pk__in=check_ids, status=Status.APPROVED).filter(
@@ -65,6 +85,21 @@ def do_delete_images(check_ids: list[int], *, now: datetime | None = None) -> De
     result = DeleteResult()
     if not checks:
         return result
+    try:
+        _delete_claimed(checks, now, result)
+    except Exception as exc:  # released below, whatever it was (AWS, database, a bug)
+        logger.exception("deletion run %s stopped", token)
+        _release(token, now, f"{type(exc).__name__}: {exc}", result)
+    return result
+
+
+def _release(token: str, now: datetime, error: str, result: DeleteResult) -> None:
+    for check in load_checks(DeletionCheck.objects.filter(claim=token, status=Status.APPROVED)):
+        check.save(update_fields=check.retry_deletion(now=now, error=error, actor=WORKER))
+        result.failed.append(check.pk)
+
+
+def _delete_claimed(checks: list[DeletionCheck], now: datetime, result: DeleteResult) -> None:
     by_repository: dict[int, list[DeletionCheck]] = defaultdict(list)
     for check in checks:
         by_repository[check.image.repository.pk].append(check)
@@ -148,6 +183,16 @@ def _judge_again(
     """The checks whose image may be deleted now; every other one is refused and recorded."""
     ready = []
     for check in checks:
+        if _deleted_with_answer_lost(check, state):
+            _record_deleted(
+                check,
+                rules.Verdict(Outcome.GONE, ANSWER_LOST),
+                run,
+                now,
+                result,
+                how=ANSWER_LOST,
+            )
+            continue
         verdict = rules.judge(
             check.image,
             repository,
@@ -173,6 +218,17 @@ def _judge_again(
     return ready
 
 
+def _deleted_with_answer_lost(check: DeletionCheck, state: usage.RepositoryState | None) -> bool:
+    """The console called BatchDeleteImage for this image, the answer never came, and ECR no
+    longer has the image: the console deleted it."""
+    return (
+        check.delete_attempted_at is not None
+        and state is not None
+        and state.exists
+        and check.image.digest not in state.images
+    )
+
+
 def _delete_chunk(
     repository: Repository,
     chunk: list[tuple[DeletionCheck, rules.Verdict]],
@@ -182,15 +238,32 @@ def _delete_chunk(
 ) -> set[str]:
     """One ``BatchDeleteImage`` call and what it did to each check; returns the digests gone."""
     digests = [check.image.digest for check, _ in chunk]
+    # Noted before the call: if its answer is lost, the next run knows an absent image was ours.
+    DeletionCheck.objects.filter(pk__in=[check.pk for check, _ in chunk]).update(
+        delete_attempted_at=now
+    )
     result.calls += 1
     try:
         outcome = aws.batch_delete_images(
             repository.account, repository.region, repository.name, digests
         )
     except aws.CleanupAwsError as exc:
-        outcome = aws.DeleteOutcome(
-            deleted=[], failures=[(digest, exc.code, str(exc)) for digest in digests]
-        )
+        # No answer (or a refusal of the whole call): AWS may or may not have acted. The
+        # approvals stand; the next run judges again and finds out from ECR.
+        error = f"BatchDeleteImage: {exc}"
+        with transaction.atomic():
+            for check, _ in chunk:
+                check.delete_attempted_at = now
+                check.save(update_fields=check.retry_deletion(now=now, error=error, actor=WORKER))
+                audit.record(
+                    WORKER,
+                    "image.delete_failed",
+                    details={"code": exc.code, "reason": str(exc), "digest": check.image.digest},
+                    at=now,
+                    **check_target(check),
+                )
+                result.failed.append(check.pk)
+        return set()
     failures = {digest: (code, reason) for digest, code, reason in outcome.failures}
     gone = set()
     with transaction.atomic():
@@ -208,7 +281,7 @@ def _actor_of_deletion(check: DeletionCheck) -> str:
     return check.approved_by or WORKER
 
 
-def _record_image_event(check: DeletionCheck, action: str, now: datetime) -> None:
+def _record_image_event(check: DeletionCheck, action: str, now: datetime, *, how: str = "") -> None:
     """``image.deleted`` / ``image.would_delete``: the digest, its tags and the bytes, by the
     person who approved (or the worker where no approval was required)."""
     image = check.image
@@ -222,6 +295,7 @@ def _record_image_event(check: DeletionCheck, action: str, now: datetime) -> Non
             "repository": image.repository.name,
             "region": image.repository.region,
             "check": check.pk,
+            **({"how": how} if how else {}),
         },
         at=now,
         **image_target(image),
@@ -233,11 +307,15 @@ def _refuse_deletion(
 ) -> None:
     with transaction.atomic():
         fields = run.attach(check, verdict)
-        fields += check.apply_verdict(
-            verdict, now=now, actor=WORKER, text=f"not deleted: {verdict.reason}"
-        )
+        if verdict.outcome == Outcome.UNKNOWN:  # could not make sure: keep, and ask again later
+            fields += check.retry_deletion(now=now, error=verdict.reason, actor=WORKER)
+        else:
+            fields += check.apply_verdict(
+                verdict, now=now, actor=WORKER, text=f"not deleted: {verdict.reason}"
+            )
         check.save(update_fields=fields)
-        (result.failed if check.status == Status.FAILED else result.kept).append(check.pk)
+        failed = verdict.outcome == Outcome.UNKNOWN
+        (result.failed if failed else result.kept).append(check.pk)
         if verdict.outcome == Outcome.IN_USE:
             check.image.last_used_at = now
             check.image.usage = [ref.as_dict() for ref in verdict.references[:20]]
@@ -273,7 +351,13 @@ def _record_would_delete(
 
 
 def _record_deleted(
-    check: DeletionCheck, verdict: rules.Verdict, run: Evidence, now: datetime, result: DeleteResult
+    check: DeletionCheck,
+    verdict: rules.Verdict,
+    run: Evidence,
+    now: datetime,
+    result: DeleteResult,
+    *,
+    how: str = "deleted by digest",
 ) -> None:
     image = check.image
     image.deleted_at, image.deleted_by_console = now, True
@@ -301,7 +385,7 @@ def _record_deleted(
             "timeline",
         ]
     )
-    _record_image_event(check, "image.deleted", now)
+    _record_image_event(check, "image.deleted", now, how=how)
     result.deleted.append(check.pk)
     result.bytes_reclaimed += image.size_bytes
 
