@@ -20,6 +20,7 @@ validate_name = RegexValidator(
 MAPPING_STABLE_STATES = {"Enabled", "Disabled"}
 # The mapping states in which Lambda polls (or is about to poll) the queue.
 MAPPING_POLLING_STATES = {"Enabled", "Enabling", "Creating", "Updating"}
+HAND_OFF_PATIENCE = timedelta(minutes=5)
 
 
 def alarm_name_of(alarm: str) -> str:
@@ -125,6 +126,12 @@ class Breaker(models.Model):
     mapping_state = models.CharField(max_length=16, blank=True)
     mapping_checked_at = models.DateTimeField(null=True, blank=True)
     mapping_error = models.TextField(blank=True, help_text="The last failed mapping change.")
+    mapping_handed_off_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A mapping change handed to the worker and not done yet (the reconcile does "
+        "not call its mapping drift meanwhile).",
+    )
     broken = models.TextField(blank=True, help_text="Why the breaker cannot work (mapping gone).")
 
     # One probe at a time across every worker: a lease taken with a conditional update.
@@ -246,11 +253,21 @@ class Breaker(models.Model):
 
     @property
     def mapping_drifted(self) -> bool:
-        """The mapping polls while the breaker says it must not (someone enabled it by hand)."""
+        """The mapping polls while the breaker says it must not (someone enabled it by hand).
+        Not while the worker is making the change it was handed (see ``hand_off_pending``)."""
         return (
             self.is_managed
             and not self.mapping_should_poll
             and self.mapping_state in MAPPING_POLLING_STATES
+            and self.mapping_handed_off_at is None
+        )
+
+    def hand_off_pending(self, now: datetime) -> bool:
+        """A mapping change handed to the worker less than HAND_OFF_PATIENCE ago. Older than
+        that, its task was lost with a worker: the reconcile treats the mapping as drift again."""
+        return (
+            self.mapping_handed_off_at is not None
+            and self.mapping_handed_off_at > now - HAND_OFF_PATIENCE
         )
 
     @property

@@ -215,3 +215,110 @@ class Console:
             for name in names
             if (self.dir / f"{name}.log").exists()
         )
+
+
+@contextmanager
+def moto_in_this_process() -> Iterator[str]:
+    """moto's server on a free port, in a thread of the test's own process (so the test can read
+    and patch its backends), Lambda answering without Docker; yields its URL for
+    ``AWS_ENDPOINT_URL``."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for path, body in [
+            ("/moto-api/reset", {}),
+            ("/moto-api/config", {"lambda": {"use_docker": False}}),
+        ]:
+            requests.post(f"{url}{path}", json=body, timeout=5).raise_for_status()
+        yield url
+    finally:
+        server.stop()
+
+
+class RedisServer:
+    """``redis-server`` on a free loopback port, nothing persisted: the Redis broker of the tests
+    that run the worker on it (``Q_REDIS_URL``)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log = directory / "redis.log"
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind", "127.0.0.1",
+                "--port", str(self.port),
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(directory),
+            ],
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def client(self):
+        import redis
+
+        return redis.Redis.from_url(self.url, socket_timeout=5)
+
+    def wait_until_ready(self) -> None:
+        import redis
+
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"redis-server exited:\n{self.log.read_text()}")
+            try:
+                return bool(self.client().ping())
+            except redis.ConnectionError:
+                return False
+
+        wait_for("redis-server answers PING", answers, timeout=10, every=0.05)
+
+    def flush(self) -> None:
+        """Empty it: no task or statistic of one test reaches the workers of the next."""
+        self.client().flushall()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def redis_server(directory: Path) -> Iterator[RedisServer]:
+    server = RedisServer(directory)
+    try:
+        server.wait_until_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+BROKERS = ["orm", "redis"]
+
+
+@contextmanager
+def broker_env(broker: str, redis: RedisServer | None) -> Iterator[dict[str, str]]:
+    """The environment that puts a console's worker on ``broker``: nothing for the ORM broker
+    (the default), ``Q_REDIS_URL`` for Redis, emptied before and after the test."""
+    if broker == "orm":
+        yield {}
+        return
+    assert redis is not None, "the redis broker needs a RedisServer"
+    redis.flush()
+    try:
+        yield {"Q_REDIS_URL": redis.url}
+    finally:
+        redis.flush()

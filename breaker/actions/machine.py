@@ -260,6 +260,8 @@ def do_trip(
             ]
         )
         if in_worker:  # the web answers at once; the page follows the worker
+            row.mapping_handed_off_at = now
+            row.save(update_fields=["mapping_handed_off_at"])
             transaction.on_commit(partial(enqueue_convergence, breaker.pk))
     if not in_worker:  # the CLI waits for the mapping
         converge_mapping(breaker.pk, now)
@@ -306,6 +308,8 @@ def do_reset(
             ]
         )
         if in_worker:  # the web answers at once; the page follows the worker
+            row.mapping_handed_off_at = now
+            row.save(update_fields=["mapping_handed_off_at"])
             transaction.on_commit(partial(enqueue_convergence, breaker.pk))
     if not in_worker:  # the CLI waits for the mapping
         converge_mapping(breaker.pk, now)

@@ -99,7 +99,7 @@ def _await_mapping(breaker_id: int, wanted: str, now: datetime) -> None:
 
 def store_mapping(breaker_id: int, state: str, error: str, now: datetime) -> None:
     Breaker.objects.filter(pk=breaker_id).update(
-        mapping_state=state, mapping_error=error, mapping_checked_at=now
+        mapping_state=state, mapping_error=error, mapping_checked_at=now, mapping_handed_off_at=None
     )
 
 

@@ -90,8 +90,8 @@ def _apply_alarms(
 
 def _reconcile_mapping(breaker_id: int, *, now: datetime, actor: str) -> None:
     breaker = Breaker.objects.select_related("account").get(pk=breaker_id)
-    if not breaker.is_managed:
-        return
+    if not breaker.is_managed or breaker.hand_off_pending(now):
+        return  # the worker is making the change it was handed: not drift
     mapping = aws.get_mapping(breaker.account, breaker.region, breaker.mapping_uuid)
     if mapping is None:
         mark_broken(breaker, now, f"event source mapping {breaker.mapping_uuid} no longer exists")
@@ -108,6 +108,10 @@ def _reconcile_mapping(breaker_id: int, *, now: datetime, actor: str) -> None:
             fields.append("broken")
         row.mapping_state = mapping.state
         row.mapping_checked_at = now
+        # A change handed to the worker long ago whose task was lost: the console finishes it.
+        resume = row.mapping_handed_off_at is not None
+        row.mapping_handed_off_at = None
+        fields.append("mapping_handed_off_at")
         if row.mapping_drifted:
             drift = True
             transition(
@@ -121,7 +125,7 @@ def _reconcile_mapping(breaker_id: int, *, now: datetime, actor: str) -> None:
                 mapping_state=mapping.state,
             )
         row.save(update_fields=fields)
-    if drift:
+    if drift or resume:
         converge_mapping(breaker_id, now)
 
 

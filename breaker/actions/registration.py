@@ -3,6 +3,7 @@ the checks that nothing is registered on a mapping, function or alarm that does 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,11 +13,12 @@ from django.db import transaction
 
 import audit
 from accounts.models import AwsAccount
+from accounts.validators import validate_regions
 from breaker import aws
 from breaker.actions.machine import locked, target
 from breaker.aws import BreakerAwsError
 from breaker.forms import SettingsForm
-from breaker.models import Breaker
+from breaker.models import Breaker, alarm_name_of
 from console import clock
 
 SETTINGS_FIELDS = list(SettingsForm.Meta.fields)
@@ -68,14 +70,31 @@ def do_add_breaker(
     if Breaker.objects.filter(name=name).exists():
         raise ValidationError({"name": f"A breaker named {name} exists already."})
     try:
+        validate_regions([region])
+    except ValidationError as exc:
+        raise ValidationError({"region": exc.messages}) from None
+    if mapping_uuid:
+        try:
+            mapping_uuid = str(uuid.UUID(mapping_uuid))
+        except ValueError:
+            raise ValidationError(
+                {"mapping_uuid": f"{mapping_uuid!r} is not an event source mapping UUID."}
+            ) from None
+    check_alarms(alarms, account, region)
+    try:
         function = aws.function_config(account, region, function_name)
         if function is None:
             raise ValidationError(
                 {"function_name": f"No function {function_name} in {account.account_id} {region}."}
             )
         mapping = _find_mapping(account, region, function.name, mapping_uuid)
+        other = Breaker.objects.filter(mapping_uuid=mapping.uuid).first()
+        if other is not None:
+            raise ValidationError(
+                {"mapping_uuid": f"Breaker {other.name} already watches mapping {mapping.uuid}."}
+            )
         url = aws.queue_url(account, region, mapping.event_source_arn)
-        check_alarms(alarms, account, region)
+        _check_alarms_exist(alarms, account, region)
     except BreakerAwsError as exc:
         raise ValidationError(f"AWS did not answer: {exc}") from exc
     breaker = Breaker(
@@ -153,6 +172,19 @@ def check_alarms(alarms: list[str], account: AwsAccount, region: str) -> None:
             raise ValidationError(
                 {"alarms": f"{alarm} is not an alarm of {account.account_id} in {region}."}
             )
+
+
+def _check_alarms_exist(alarms: list[str], account: AwsAccount, region: str) -> None:
+    """A breaker watching an alarm that does not exist would never open."""
+    found = aws.describe_alarms(account, region, {alarm_name_of(alarm) for alarm in alarms})
+    missing = [alarm for alarm in alarms if alarm_name_of(alarm) not in found]
+    if missing:
+        raise ValidationError(
+            {
+                "alarms": f"No alarm {', '.join(missing)} in {account.account_id} {region}: "
+                "a breaker would never open on it."
+            }
+        )
 
 
 def do_update_settings(

@@ -162,7 +162,7 @@ def test_an_unmanaged_breaker_ignores_alarms(breaker, function):
     assert function.mapping_state() == "Enabled"
 
 
-def test_a_breaker_listing_the_alarm_by_name_matches_in_its_account_and_region(function, breaker):
+def test_a_breaker_listing_the_alarm_by_name_matches_in_its_account_and_region(function):
     by_name = actions.do_add_breaker(
         actor="fixture",
         name="orders-by-name",

@@ -13,6 +13,8 @@ from audit.models import AuditEvent
 from breaker.models import Breaker
 from tests.breaker.conftest import ACCOUNT, REGION, build_function
 
+ALARM = "orders-worker-errors"
+
 
 def run(*args: str) -> str:
     out = StringIO()
@@ -91,12 +93,12 @@ def test_add_with_two_sqs_mappings_wants_one_named_and_writes_nothing(function):
                 "--function",
                 "orders-worker",
                 "--alarm",
-                "a",
+                ALARM,
             ],
             "not registered",
         ),
         (
-            ["--account", ACCOUNT, "--region", REGION, "--function", "nope", "--alarm", "a"],
+            ["--account", ACCOUNT, "--region", REGION, "--function", "nope", "--alarm", ALARM],
             "No function nope",
         ),
         (
@@ -108,7 +110,7 @@ def test_add_with_two_sqs_mappings_wants_one_named_and_writes_nothing(function):
                 "--function",
                 "orders-worker",
                 "--alarm",
-                "a",
+                ALARM,
                 "--mapping",
                 "00000000-0000-0000-0000-000000000000",
             ],
@@ -123,7 +125,7 @@ def test_add_with_two_sqs_mappings_wants_one_named_and_writes_nothing(function):
                 "--function",
                 "orders-worker",
                 "--alarm",
-                "a",
+                ALARM,
                 "--backoff",
                 "600",
                 "--backoff-cap",
@@ -131,8 +133,71 @@ def test_add_with_two_sqs_mappings_wants_one_named_and_writes_nothing(function):
             ],
             "cap cannot be below the back-off",
         ),
+        (
+            [
+                "--account",
+                ACCOUNT,
+                "--region",
+                REGION,
+                "--function",
+                "orders-worker",
+                "--alarm",
+                "no-such-alarm",
+            ],
+            "No alarm no-such-alarm in 222222222222 eu-west-1",
+        ),
+        (
+            [
+                "--account",
+                ACCOUNT,
+                "--region",
+                "not-a-region",
+                "--function",
+                "orders-worker",
+                "--alarm",
+                ALARM,
+            ],
+            "region: Unknown AWS region",
+        ),
+        (
+            [
+                "--account",
+                ACCOUNT,
+                "--region",
+                REGION,
+                "--function",
+                "orders-worker",
+                "--alarm",
+                ALARM,
+                "--mapping",
+                "not-a-uuid",
+            ],
+            "'not-a-uuid' is not an event source mapping UUID",
+        ),
+        (
+            [
+                "--account",
+                "\u0662" * 12,
+                "--region",
+                REGION,
+                "--function",
+                "orders-worker",
+                "--alarm",
+                ALARM,
+            ],
+            "not registered",
+        ),
     ],
-    ids=["unknown account", "unknown function", "unknown mapping", "cap below back-off"],
+    ids=[
+        "unknown account",
+        "unknown function",
+        "unknown mapping",
+        "cap below back-off",
+        "alarm that does not exist",
+        "unknown region",
+        "mapping that is not a UUID",
+        "account id in other digits",
+    ],
 )
 def test_add_refuses_bad_input_precisely_and_writes_nothing(function, args, message):
     with pytest.raises(CommandError, match=message):

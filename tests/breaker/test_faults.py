@@ -39,3 +39,43 @@ def test_a_probe_during_an_sts_outage_is_recorded_as_an_error_and_frees_its_leas
     assert probe is not None and probe.outcome == "error"
     assert breaker.probe_lease_until is None
     assert breaker.state == "half_open"
+
+
+def test_the_reconcile_between_a_trip_and_its_hand_off_sees_no_drift(
+    breaker, function, monkeypatch
+):
+    """Found by the hand-off browser test: the reconcile ran before the worker disabled the
+    mapping and recorded a 'drift' the console itself was correcting."""
+    from breaker.actions import mapping
+
+    handed_off: list[int] = []
+    monkeypatch.setattr(mapping, "enqueue_convergence", handed_off.append)
+    from django.test import TestCase
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        actions.do_trip(breaker, actor="oscar", reason="payments down", in_worker=True)
+    actions.do_reconcile()
+
+    assert handed_off == [breaker.pk]
+    assert list(breaker.transitions.values_list("cause", flat=True)) == ["manual"]
+    assert function.mapping_state() == "Enabled"  # left to the worker's task
+
+
+def test_a_hand_off_whose_task_was_lost_is_finished_by_the_reconcile(
+    breaker, function, monkeypatch
+):
+    from datetime import timedelta
+
+    from breaker.actions import mapping
+    from breaker.models import HAND_OFF_PATIENCE
+    from console import clock
+
+    monkeypatch.setattr(mapping, "enqueue_convergence", lambda breaker_id: None)  # lost
+    actions.do_reset(breaker, actor="oscar", in_worker=True)
+    function.set_mapping(False)  # as if a trip had disabled it before
+
+    actions.do_reconcile(now=clock.now() + HAND_OFF_PATIENCE + timedelta(seconds=1))
+
+    breaker.refresh_from_db()
+    assert function.mapping_state() == "Enabled"
+    assert breaker.mapping_handed_off_at is None
