@@ -2,13 +2,14 @@
 
 from django.urls import path
 
+import console.converters  # noqa: F401  (registers <id:...> and <account:...>)
 from accounts import views
 
 app_name = "users"
 urlpatterns = [
     path("", views.user_list, name="list"),
     path("invite/", views.user_invite, name="invite"),
-    path("<int:user_id>/role/", views.user_role, name="role"),
-    path("<int:user_id>/deactivate/", views.user_deactivate, name="deactivate"),
-    path("<int:user_id>/reactivate/", views.user_reactivate, name="reactivate"),
+    path("<id:user_id>/role/", views.user_role, name="role"),
+    path("<id:user_id>/deactivate/", views.user_deactivate, name="deactivate"),
+    path("<id:user_id>/reactivate/", views.user_reactivate, name="reactivate"),
 ]

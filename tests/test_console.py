@@ -26,12 +26,13 @@ def test_healthz_is_503_when_the_database_is_unreachable(monkeypatch):
     from django.db import connection
 
     def broken_cursor(*args, **kwargs):
-        raise OperationalError("connection refused")
+        raise OperationalError('connection to server at "db.internal" (10.0.0.5), port 5432 failed')
 
     monkeypatch.setattr(connection, "cursor", broken_cursor)
     response = Client().get("/healthz")
     assert response.status_code == 503
-    assert response.json()["database"] == "unreachable"
+    assert response.json() == {"status": "error", "database": "unreachable"}
+    assert "db.internal" not in response.content.decode()
 
 
 @pytest.mark.django_db
