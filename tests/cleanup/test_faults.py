@@ -164,3 +164,17 @@ def test_an_image_that_vanished_without_a_deletion_call_is_not_counted_as_ours(w
     check.refresh_from_db()
     assert check.status == "cancelled"
     assert not AuditEvent.objects.filter(action="image.deleted").exists()
+
+
+def test_a_sync_during_an_sts_outage_reports_it_and_forgets_nothing(world, monkeypatch):
+    world.repository("web")
+    digest = world.push("web", "v1")
+    actions.do_sync_inventory(now=NOW)
+
+    with sts_unreachable(monkeypatch):
+        result = actions.do_sync_inventory(now=LATER)
+
+    assert result.errors and "111111111111" in result.errors[0]
+    web = Repository.objects.get(name="web")
+    assert web.deleted_at is None and web.opted_in  # not read is not gone
+    assert web.images.get(digest=digest).deleted_at is None
