@@ -12,7 +12,7 @@ from accounts import actions, users
 from accounts.forms import AccountEditForm, AccountForm, InviteUserForm, RoleForm
 from accounts.models import AwsAccount
 from accounts.roles import ROLE_CHOICES
-from console.http import HtmxRequest, actor_of
+from console.http import HtmxRequest, actor_of, htmx_partial
 
 
 @require_GET
@@ -75,7 +75,7 @@ def account_edit(request: HtmxRequest, account_id: str) -> HttpResponse:
 def account_disable(request: HtmxRequest, account_id: str) -> HttpResponse:
     account = get_object_or_404(AwsAccount, account_id=account_id)
     actions.do_disable_account(account, actor=actor_of(request))
-    if request.htmx:
+    if htmx_partial(request):
         return render(request, "accounts/list.html#row", {"account": account})
     messages.success(request, f"Account {account} disabled.")
     return redirect("accounts:list")
@@ -86,7 +86,7 @@ def account_disable(request: HtmxRequest, account_id: str) -> HttpResponse:
 def account_verify(request: HtmxRequest, account_id: str) -> HttpResponse:
     account = get_object_or_404(AwsAccount, account_id=account_id)
     ok = actions.do_verify_account(account, actor=actor_of(request))
-    if request.htmx:
+    if htmx_partial(request):
         return render(request, "accounts/list.html#row", {"account": account})
     if ok:
         messages.success(request, f"Account {account} verified.")
@@ -160,7 +160,7 @@ def user_reactivate(request: HtmxRequest, user_id: int) -> HttpResponse:
 
 
 def _user_row_or_list(request: HtmxRequest, member: User, message: str) -> HttpResponse:
-    if request.htmx:
+    if htmx_partial(request):
         context = {"member": users.get_member(member.pk), "role_choices": ROLE_CHOICES}
         return render(request, "accounts/users.html#row", context)
     messages.success(request, message)

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from audit.forms import AuditFilterForm
 from audit.models import AuditEvent
 from console import clock
-from console.http import HtmxRequest
+from console.http import HtmxRequest, htmx_partial
 
 PAGE_SIZE = 50
 CSV_COLUMNS = [
@@ -40,11 +40,7 @@ def event_list(request: HtmxRequest) -> HttpResponse:
         .values_list("action", flat=True)
         .distinct(),
     }
-    template = (
-        "audit/list.html#results"
-        if request.htmx and not request.htmx.boosted
-        else "audit/list.html"
-    )
+    template = "audit/list.html#results" if htmx_partial(request) else "audit/list.html"
     return render(request, template, context)
 
 

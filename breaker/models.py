@@ -90,7 +90,7 @@ class Breaker(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.CLOSED)
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.AUTO)
 
-    # Settings (defaults of issue 5).
+    # Settings (the defaults of a new breaker).
     successes_to_close = models.PositiveSmallIntegerField(
         default=3, validators=[MinValueValidator(1)]
     )

@@ -10,7 +10,7 @@ from accounts.models import AwsAccount
 from breaker import actions
 from breaker.forms import AddBreakerForm, SettingsForm, TargetForm
 from breaker.models import Breaker, BreakerTransition
-from console.http import HtmxRequest, actor_of
+from console.http import HtmxRequest, actor_of, htmx_partial
 
 POLL_STOP = 286  # htmx stops polling on this status (django-htmx's HttpResponseStopPolling)
 
@@ -34,7 +34,7 @@ def breaker_list(request: HtmxRequest) -> HttpResponse:
     breakers = list(_listing())
     watching = any(b.state != Breaker.State.CLOSED for b in breakers)
     context = {"breakers": breakers, "watching": watching}
-    if request.htmx and request.htmx.target == "breakers":
+    if htmx_partial(request, "breakers"):
         # Polling: the fresh table; once every breaker is closed, tell htmx to stop asking.
         return render(
             request, "breaker/list.html#table", context, status=200 if watching else POLL_STOP
@@ -54,7 +54,7 @@ def _detail_context(breaker: Breaker) -> dict:
 @permission_required("breaker.view_breaker", raise_exception=True)
 def breaker_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     breaker = get_object_or_404(Breaker.objects.select_related("account"), pk=pk)
-    if request.htmx and request.htmx.target == "breaker-panel":
+    if htmx_partial(request, "breaker-panel"):
         watching = breaker.state != Breaker.State.CLOSED or breaker.mapping_settling
         return render(
             request,
@@ -70,7 +70,7 @@ def _after_action(
 ) -> HttpResponse:
     """htmx: the refreshed panel (with the outcome in it); plain POST: back to the page."""
     breaker.refresh_from_db()
-    if request.htmx:
+    if htmx_partial(request):
         context = {**_detail_context(breaker), "done": done, "error": error}
         return render(request, "breaker/detail.html#panel", context)
     if error:
@@ -207,7 +207,7 @@ def breaker_add(request: HtmxRequest) -> HttpResponse:
                     messages.success(request, f"Breaker {breaker.name} added.")
                     return redirect("breaker:detail", pk=breaker.pk)
     context = {"target": target, "form": form, "discovery_error": discovery_error}
-    if request.htmx and request.method == "GET":
+    if htmx_partial(request) and request.method == "GET":
         return render(request, "breaker/add.html#choices", context)
     return render(request, "breaker/add.html", context)
 

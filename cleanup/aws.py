@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from accounts.models import AwsAccount
 
 MAX_DELETE_BATCH = 100
-NOT_FOUND_CODES = {"RepositoryNotFoundException", "ImageNotFoundException", "ClientException"}
 
 
 class CleanupAwsError(AwsError):

@@ -43,6 +43,13 @@ class RegistrySettings(models.Model):
         return f"cleanup settings of {self.account}"
 
 
+class RepositoryQuerySet(models.QuerySet["Repository"]):
+    def bytes_reclaimed(self) -> int:
+        """The one figure of bytes the console deleted: each repository counts its own as it
+        deletes (the dashboard, the CLI and /metrics all read this)."""
+        return int(self.aggregate(total=models.Sum("bytes_reclaimed"))["total"] or 0)
+
+
 class Repository(models.Model):
     account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="repositories")
     region = models.CharField(max_length=32)
@@ -69,6 +76,8 @@ class Repository(models.Model):
     bytes_reclaimed = models.BigIntegerField(default=0)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Gone from ECR.")
+
+    objects = RepositoryQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "region"]
@@ -207,7 +216,11 @@ class DeletionCheck(models.Model):
     approved_by = models.CharField(max_length=150, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
-    claim = models.CharField(max_length=40, blank=True, help_text="Worker that holds the check.")
+    claim = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Token of the decision or deletion run that holds the check (empty: none).",
+    )
     claimed_at = models.DateTimeField(null=True, blank=True)
     bytes_reclaimed = models.BigIntegerField(default=0)
     would_delete = models.BooleanField(default=False, help_text="A dry run would have deleted it.")
@@ -237,7 +250,7 @@ class DeletionCheck(models.Model):
     def is_open(self) -> bool:
         return self.status in self.OPEN
 
-    def note(self, at: datetime, status: str, text: str = "", actor: str = "") -> None:
+    def add_to_timeline(self, at: datetime, status: str, text: str = "", actor: str = "") -> None:
         """Append to the timeline (saved by the caller with ``timeline`` in update_fields)."""
         self.timeline = [
             *self.timeline,
@@ -253,7 +266,7 @@ class DeletionCheck(models.Model):
         self.decided_by, self.decided_at, self.decision_reason = actor, now, reason
         self.updated_at = now
         self.claim = ""
-        self.note(now, status, reason, actor)
+        self.add_to_timeline(now, status, reason, actor)
         return [
             "status",
             "decided_by",
@@ -275,7 +288,7 @@ class DeletionCheck(models.Model):
         self.claim = ""
         self.updated_at = now
         text = text or error
-        self.note(
+        self.add_to_timeline(
             now, self.Status.FAILED, f"{text} (retry at {self.due_at:%Y-%m-%d %H:%M:%S})", actor
         )
         return ["status", "attempts", "last_error", "due_at", "claim", "updated_at", "timeline"]
@@ -290,7 +303,7 @@ class DeletionCheck(models.Model):
         )
         self.claim = ""
         self.updated_at = now
-        self.note(
+        self.add_to_timeline(
             now,
             self.Status.APPROVED,
             f"not deleted yet: {error} (retry at {self.due_at:%Y-%m-%d %H:%M:%S})",
@@ -303,7 +316,7 @@ class DeletionCheck(models.Model):
         self.due_at = due_at
         self.claim = ""
         self.updated_at = now
-        self.note(now, self.Status.SCHEDULED, text, actor)
+        self.add_to_timeline(now, self.Status.SCHEDULED, text, actor)
         return ["status", "due_at", "claim", "updated_at", "timeline"]
 
     def approve(self, *, now: datetime, actor: str) -> list[str]:
@@ -311,7 +324,7 @@ class DeletionCheck(models.Model):
         self.approved_by = actor
         self.decided_by, self.decided_at, self.decision_reason = actor, now, "approved"
         self.updated_at = now
-        self.note(now, self.Status.APPROVED, "approved", actor)
+        self.add_to_timeline(now, self.Status.APPROVED, "approved", actor)
         return [
             "status",
             "approved_by",
@@ -341,7 +354,7 @@ class DeletionCheck(models.Model):
             self.updated_at = now
             if self.image.repository.approval_required and not self.approved_by:
                 self.status = self.Status.AWAITING_APPROVAL
-                self.note(now, self.status, text, actor)
+                self.add_to_timeline(now, self.status, text, actor)
             else:
                 self.status = self.Status.APPROVED
                 why = (
@@ -349,7 +362,7 @@ class DeletionCheck(models.Model):
                     if self.approved_by
                     else "the repository does not require approval"
                 )
-                self.note(now, self.status, f"{text}; {why}", actor)
+                self.add_to_timeline(now, self.status, f"{text}; {why}", actor)
             return ["status", "last_error", "claim", "updated_at", "timeline"]
         status = self.Status.IN_USE if verdict.outcome in USED else self.Status.CANCELLED
         fields = self.finish(status, now=now, actor=actor, reason=verdict.reason)

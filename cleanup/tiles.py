@@ -15,7 +15,7 @@ def cleanup_tile(request: HttpRequest) -> dashboard.Tile | None:
     awaiting = DeletionCheck.objects.filter(status=DeletionCheck.Status.AWAITING_APPROVAL)
     failed = DeletionCheck.objects.filter(status=DeletionCheck.Status.FAILED).count()
     reclaimable = awaiting.aggregate(total=Sum("image__size_bytes"))["total"] or 0
-    reclaimed = Repository.objects.aggregate(total=Sum("bytes_reclaimed"))["total"] or 0
+    reclaimed = Repository.objects.bytes_reclaimed()
     return dashboard.Tile(
         title="ECR cleanup",
         template="cleanup/tile.html",

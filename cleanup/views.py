@@ -11,7 +11,7 @@ from cleanup import actions
 from cleanup.aws import CleanupAwsError
 from cleanup.forms import PolicyForm, ReasonForm, RegistrySettingsForm
 from cleanup.models import DeletionCheck, Image, RegistrySettings, Repository
-from console.http import HtmxRequest, actor_of, redirect_back, row_ids
+from console.http import HtmxRequest, actor_of, htmx_partial, redirect_back, row_ids
 
 QUEUE_LIMIT = 300
 QUEUE_FILTERS = {
@@ -92,7 +92,7 @@ def repository_opt_in(request: HtmxRequest, pk: int) -> HttpResponse:
         messages.error(request, f"ECR refused the tag change: {exc}")
     else:
         messages.success(request, f"{repository.name} {'opted in' if wanted else 'opted out'}.")
-    if request.htmx:
+    if htmx_partial(request):
         return _row_response(request, repository)
     return redirect_back(request, "cleanup:repositories")
 
@@ -193,7 +193,7 @@ def _selected(request: HtmxRequest) -> list[int]:
 
 
 def _after_queue_action(request: HtmxRequest, ids: list[int], message: str) -> HttpResponse:
-    if request.htmx:
+    if htmx_partial(request):
         status_filter = request.POST.get("status", "awaiting_approval")
         if status_filter not in QUEUE_FILTERS:
             status_filter = "awaiting_approval"
@@ -230,7 +230,7 @@ def checks_reject(request: HtmxRequest) -> HttpResponse:
     ids = _selected(request)
     form = ReasonForm(request.POST)
     if not form.is_valid():
-        if request.htmx:  # the rows as they were, and the reason why
+        if htmx_partial(request):  # the rows as they were, and the reason why
             return _after_queue_action(request, [], "A rejection needs a reason: nothing changed.")
         messages.error(request, "A rejection needs a reason.")
         return redirect("cleanup:deletions")

@@ -16,6 +16,15 @@ class HtmxRequest(HttpRequest):
     user: AbstractBaseUser
 
 
+def htmx_partial(request: HttpRequest, target: str | None = None) -> bool:
+    """Whether to answer with a fragment: an htmx request (not a boosted page load) and, when
+    ``target`` is given, one aimed at that element. The one place the views decide it."""
+    htmx = getattr(request, "htmx", None)
+    if not htmx or htmx.boosted:
+        return False
+    return target is None or htmx.target == target
+
+
 def actor_of(request: HttpRequest) -> str:
     return request.user.get_username()
 

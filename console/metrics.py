@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -118,8 +118,7 @@ class DomainCollector(Collector):
         if counts is None:
             return
         yield _gauge("cleanup_checks", "Deletion checks by status.", "status", counts)
-        model = _model("cleanup.DeletionCheck")
-        total = model.objects.aggregate(total=Sum("bytes_reclaimed"))["total"] or 0
+        total = _model("cleanup.Repository").objects.bytes_reclaimed()
         reclaimed = CounterMetricFamily(
             f"{PREFIX}_cleanup_reclaimed_bytes", "Bytes of images deleted by the console."
         )

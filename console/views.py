@@ -48,8 +48,3 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "worker": health.worker_health(),
     }
     return render(request, "console/dashboard.html", context)
-
-
-@require_GET
-def not_built(request: HttpRequest, section: str) -> HttpResponse:
-    return render(request, "console/not_built.html", {"section": section})

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django_q.tasks import async_task
 
 import audit
-from console import clock
+from console import clock, logs
 from webhooks import registry
 from webhooks.classify import Classification
 from webhooks.models import MAX_ATTEMPTS, DrainRequest, InboundEvent
@@ -86,6 +86,7 @@ def do_receive_event(
         account_id=classification.account_id,
         detail_type=classification.detail_type,
         summary=classification.summary,
+        request_id=(logs.request_id() or "")[:64],
         history=[{"at": now.isoformat(), "what": "received", "text": ""}],
     )
     try:
@@ -195,7 +196,12 @@ def do_drain_inbox(
             request_drain(now)
         first = False
         for event in InboundEvent.objects.filter(id__in=ids).order_by("received_at", "id"):
-            outcomes[_process(event, now)] += 1
+            # Each event's lines carry the id of the request that delivered it, as its own
+            # task's would (console.logs).
+            with logs.bound(event_id=event.pk, request_id=event.request_id or None):
+                status = _process(event, now)
+                logs.task_logger.info("inbound event %s %s by the drain", event.pk, status)
+            outcomes[status] += 1
         if len(ids) < DRAIN_BATCH:
             return outcomes
         if monotonic() - started >= budget:

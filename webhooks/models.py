@@ -63,6 +63,9 @@ class InboundEvent(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     claim = models.CharField(max_length=32, blank=True, help_text="The drain that holds it.")
+    request_id = models.CharField(
+        max_length=64, blank=True, help_text="The request that delivered it (for the logs)."
+    )
     processed_at = models.DateTimeField(null=True, blank=True)
     history = models.JSONField(default=list, blank=True, help_text="Timeline of what happened.")
     # Read from the message when it is stored, for filtering and display.

@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from console import clock
-from console.http import HtmxRequest, actor_of
+from console.http import HtmxRequest, actor_of, htmx_partial
 from webhooks import actions, classify, payload, registry, sns
 from webhooks.models import InboundEvent, parse_sns_message
 
@@ -218,11 +218,7 @@ def inbox(request: HtmxRequest) -> HttpResponse:
         "filters": FILTERS,
         "query": query.urlencode(),
     }
-    template = (
-        "webhooks/inbox.html#results"
-        if request.htmx and not request.htmx.boosted
-        else "webhooks/inbox.html"
-    )
+    template = "webhooks/inbox.html#results" if htmx_partial(request) else "webhooks/inbox.html"
     return render(request, template, context)
 
 
@@ -244,6 +240,6 @@ def reprocess(request: HtmxRequest, pk: int) -> HttpResponse:
             request, f"Only failed events can be re-processed; this one is {event.status}."
         )
     event.refresh_from_db()
-    if request.htmx:
+    if htmx_partial(request):
         return render(request, "webhooks/event.html#outcome", {"event": event})
     return redirect("webhooks:event", pk=event.pk)

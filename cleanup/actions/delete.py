@@ -369,7 +369,7 @@ def _record_deleted(
     check.bytes_reclaimed = image.size_bytes
     check.claim = ""
     check.updated_at = now
-    check.note(
+    check.add_to_timeline(
         now,
         Status.DELETED,
         f"deleted {image.size_bytes} bytes by digest",

@@ -33,7 +33,7 @@ def schedule_check(
             created_at=now,
             updated_at=now,
         )
-        check.note(
+        check.add_to_timeline(
             now, Status.SCHEDULED, f"{trigger}: {ref}, due {due_at:%Y-%m-%d %H:%M:%S}", actor
         )
         check.save()
@@ -46,7 +46,7 @@ def schedule_check(
         check.status = Status.SCHEDULED
         check.approved_by = ""
     # A running decision or an approved deletion sees the new last use and waits (grace rule).
-    check.note(
+    check.add_to_timeline(
         now, check.status, f"rescheduled by {trigger}: {ref}, due {due_at:%Y-%m-%d %H:%M:%S}", actor
     )
     check.save(

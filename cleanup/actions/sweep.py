@@ -127,5 +127,7 @@ def _new_check(image: Image, repository: Repository, now: datetime, actor: str) 
         created_at=now,
         updated_at=now,
     )
-    check.note(now, Status.SCHEDULED, f"no source uses it; due {due:%Y-%m-%d %H:%M:%S}", actor)
+    check.add_to_timeline(
+        now, Status.SCHEDULED, f"no source uses it; due {due:%Y-%m-%d %H:%M:%S}", actor
+    )
     return check

@@ -1,5 +1,5 @@
 """Django's admin is root (it edits users, permissions and the worker's schedules): superusers
-only. The escalation of issue 11 (an ``admin``-group staff user ticks ``is_superuser`` on
+only. The escalation found in a review (an ``admin``-group staff user ticks ``is_superuser`` on
 themself, then schedules ``os.makedirs`` for the worker) is refused at every step."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""Trip and reset hand the AWS work to the worker (issue 12), proved with the real processes.
+"""Trip and reset hand the AWS work to the worker, proved with the real processes.
 
 pytest-django's live server runs tasks in its own process, synchronously, so it cannot show a
 hand-off. Here the console runs as it does in production (``tests.processes``): gunicorn, ONE

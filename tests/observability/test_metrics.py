@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from breaker.models import Breaker
 from cleanup import actions as cleanup_actions
-from cleanup.models import DeletionCheck
+from cleanup.models import DeletionCheck, Repository
 from tests.observability.factories import NOW, awaiting_check
 from webhooks.models import InboundEvent
 
@@ -86,6 +86,8 @@ def test_approving_a_check_moves_the_matching_figures(db, client):
 def test_bytes_reclaimed_and_breaker_states_are_counted(db, client):
     check = awaiting_check()
     DeletionCheck.objects.filter(pk=check.pk).update(status="deleted", bytes_reclaimed=5_000)
+    # A deletion counts its bytes on its repository: the one figure the dashboard and CLI read.
+    Repository.objects.filter(pk=check.image.repository_id).update(bytes_reclaimed=5_000)
     Breaker.objects.create(
         name="orders",
         account=check.image.repository.account,

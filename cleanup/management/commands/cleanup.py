@@ -146,7 +146,7 @@ class Command(BaseCommand):
             )["b"]
             or 0
         )
-        reclaimed = Repository.objects.aggregate(b=Sum("bytes_reclaimed"))["b"] or 0
+        reclaimed = Repository.objects.bytes_reclaimed()
         opted = Repository.objects.filter(opted_in=True, deleted_at__isnull=True).count()
         data = {
             "checks": counts,
