@@ -9,19 +9,12 @@ from django.db import transaction
 
 import audit
 from accounts import aws
+from accounts.forms import AccountEditForm
 from accounts.models import AwsAccount
 from console import clock
 
-EDITABLE_FIELDS = [
-    "name",
-    "environment",
-    "role_arn",
-    "external_id",
-    "regions",
-    "usage_regions",
-    "is_registry",
-    "enabled",
-]
+# What an edit may change: the edit form's fields (the CLI and the pages share this list).
+EDITABLE_FIELDS = list(AccountEditForm.Meta.fields)
 
 
 def _target(account: AwsAccount) -> dict[str, str]:
