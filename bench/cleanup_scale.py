@@ -1,13 +1,22 @@
-"""Scale benchmark of the ECR cleanup (issue 4, item 12).
+"""Scale benchmark of the ECR cleanup.
 
 Builds a large inventory behind an in-process fake of every AWS call the console makes
-(10 workload accounts x 2 regions, 20,000 ACTIVE task definition revisions, 200 repositories with
-50,000 images), then runs a sweep and a batch of 10,000 due checks twice: cold (no task
-definition cached anywhere) and warm. Prints wall time, peak memory and AWS calls by operation
-for each run next to the lower bound: the list and describe pages no implementation can avoid
+(10 workload accounts x 2 regions, 20,000 ACTIVE task definition revisions, Lambda functions with
+5 published versions each, Batch job definitions, App Runner services, 200 repositories with
+50,000 images), then runs a sweep and a batch of 10,000 due checks twice: cold (nothing cached
+anywhere, regions not discovered yet) and warm. Every account is registered in eu-west-1 only and
+reads usage in every region enabled in it (``usage_regions`` empty): the fake answers
+``DescribeRegions`` with eu-west-1 and us-east-1.
+
+Prints wall time, peak memory and AWS calls by operation for each run next to the lower bound:
+the list and describe pages no implementation can avoid, per account and region and per snapshot
 (ListTaskDefinitions pages, one ListClusters, ListServices/DescribeServices, ListTasks/
-DescribeTasks and ListFunctions pages per account and region; the opt-in tag and one
-DescribeImages page per repository of the batch, read again at decision time).
+DescribeTasks, ListFunctions pages with every version, DescribeJobDefinitions pages, App Runner
+ListServices pages and one DescribeService per live service, whose image ListServices does not
+give), one DescribeRegions per account whose discovery is missing or a day old, and the opt-in
+tag and one DescribeImages page per repository of the batch, read again at decision time.
+DescribeTaskDefinition and GetFunction are not in the bound: revisions and published versions
+never change, so a warm run must make none.
 
     .venv/bin/python bench/cleanup_scale.py [--accounts 10] [--checks 10000]
 
@@ -45,6 +54,10 @@ from django.core.management import call_command  # noqa: E402
 REGISTRY = "100000000000"
 REGIONS = ["eu-west-1", "us-east-1"]
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+FUNCTIONS = 20  # image functions per workload account and region
+VERSIONS = 5  # published versions of each, besides $LATEST
+JOB_DEFINITIONS = 40  # Batch job definition revisions per account and region, a quarter INACTIVE
+APPRUNNER_SERVICES = 5  # App Runner services per account and region, one DELETED
 
 
 def digest(*parts) -> str:
@@ -55,7 +68,7 @@ def build(
     fake, accounts: int, repositories: int, images_per_repo: int, task_definitions: int
 ) -> dict:
     """The inventory: which images exist, and which workloads use some of them."""
-    from cleanup.aws import FunctionImage, FunctionSummary, ServiceInfo, TaskInfo
+    from cleanup.aws import ServiceInfo, TaskInfo
     from tests.cleanup.fake_aws import FakeImage
 
     rng = random.Random(4)
@@ -68,8 +81,11 @@ def build(
                 digest(r, i), tags, NOW - timedelta(days=images_per_repo - i), size=50_000_000 + i
             )
         repos.append(repo)
+    newer = [i for i in range(images_per_repo // 2, images_per_repo) if i % 3]  # tagged, in use
     workload_ids = [f"2{n:011d}" for n in range(accounts)]
     per_region = task_definitions // (accounts * len(REGIONS))
+    for account_id in [REGISTRY, *workload_ids]:
+        fake.enable_regions(account_id, REGIONS)
     for account_id in workload_ids:
         for region in REGIONS:
             arns = []
@@ -91,25 +107,35 @@ def build(
                 )
                 for k in range(100)
             ]
-            place.functions = [
-                (
-                    FunctionSummary(
-                        f"fn-{f}",
-                        f"arn:aws:lambda:{region}:{account_id}:function:fn-{f}",
-                        f"{f:064x}",
-                        "2026-11-01",
-                    ),
-                    FunctionImage(repos[f].uri + ":v2", repos[f].uri + "@" + digest(f, 2)),
+            for f in range(FUNCTIONS):
+                # Each release deploys a newer tag and publishes it: 5 versions pinned to 5
+                # digests, then $LATEST moves on to a sixth.
+                for release in range(VERSIONS + 1):
+                    i = newer[(f + release) % len(newer)]
+                    fake.deploy_function(account_id, region, f"fn-{f}", f"{repos[f].uri}:v{i}")
+                    if release < VERSIONS:
+                        fake.publish_version(account_id, region, f"fn-{f}")
+            for j in range(JOB_DEFINITIONS):
+                repo = repos[rng.randrange(len(repos))]
+                image = f"{repo.uri}:v{newer[rng.randrange(len(newer))]}"
+                name = fake.register_job_definition(account_id, region, f"job-{j % 10}", [image])
+                if j % 4 == 0:
+                    fake.deregister_job_definition(account_id, region, name)
+            for s in range(APPRUNNER_SERVICES):
+                repo = repos[rng.randrange(len(repos))]
+                fake.deploy_apprunner_service(
+                    account_id, region, f"web-{s}", f"{repo.uri}:v{newer[s % len(newer)]}"
                 )
-                for f in range(20)
-            ]
+            fake.delete_apprunner_service(account_id, region, "web-0")
     return {"workloads": workload_ids, "per_region": per_region}
 
 
-def lower_bound_snapshot(fake, workloads: list[str]) -> Counter:
+def lower_bound_snapshot(fake, accounts: list[str]) -> Counter:
+    """The calls one usage snapshot cannot avoid, in every enabled region of every account (the
+    registry account is enabled too and is asked like any other; it runs nothing here)."""
     bound: Counter = Counter()
-    for account_id in workloads:
-        for region in REGIONS:
+    for account_id in accounts:
+        for region in fake.enabled[account_id]:
             place = fake.region(account_id, region)
             active = sum(1 for status, _ in place.task_definitions.values() if status == "ACTIVE")
             bound["ListTaskDefinitions"] += max(1, math.ceil(active / 100))
@@ -118,28 +144,39 @@ def lower_bound_snapshot(fake, workloads: list[str]) -> Counter:
             bound["DescribeServices"] += math.ceil(len(place.services) / 10)
             bound["ListTasks"] += max(1, math.ceil(len(place.tasks) / 100))
             bound["DescribeTasks"] += math.ceil(len(place.tasks) / 100)
-            bound["ListFunctions"] += max(1, math.ceil(len(place.functions) / 50))
-    # the registry account is enabled too and is asked like any other (it runs nothing here)
-    for _region in REGIONS:
-        for operation in (
-            "ListTaskDefinitions",
-            "ListClusters",
-            "ListServices",
-            "ListTasks",
-            "ListFunctions",
-        ):
-            bound[operation] += 1
+            versions = sum(len(function.versions) for function in place.functions.values())
+            bound["ListFunctions"] += max(1, math.ceil(versions / 50))
+            jobs = sum(1 for d in place.job_definitions if d.status == "ACTIVE")
+            bound["DescribeJobDefinitions"] += max(1, math.ceil(jobs / 100))
+            services = place.apprunner_services
+            bound["apprunner:ListServices"] += max(1, math.ceil(len(services) / 20))
+            bound["apprunner:DescribeService"] += sum(1 for s in services if s.status != "DELETED")
     return bound
+
+
+def undiscovered(now: datetime) -> int:
+    """Accounts whose enabled regions must be asked again (DescribeRegions, once a day)."""
+    from accounts.actions import REGION_DISCOVERY_MAX_AGE
+    from accounts.models import AwsAccount
+
+    return sum(
+        1
+        for discovered_at in AwsAccount.objects.enabled().values_list(
+            "regions_discovered_at", flat=True
+        )
+        if discovered_at is None or discovered_at <= now - REGION_DISCOVERY_MAX_AGE
+    )
 
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(label: str, fake, workloads, checks: int) -> dict:
+def run(label: str, fake, accounts: list[str], checks: int) -> dict:
     from cleanup import actions
     from cleanup.models import DeletionCheck
 
+    discoveries = undiscovered(NOW)
     fake.calls.clear()
     started = time.perf_counter()
     swept = actions.do_sweep(now=NOW)
@@ -156,8 +193,9 @@ def run(label: str, fake, workloads, checks: int) -> dict:
         .distinct()
         .count()
     )
-    once = lower_bound_snapshot(fake, workloads)
+    once = lower_bound_snapshot(fake, accounts)
     bound = once + once  # one snapshot for the sweep, one for the batch
+    bound["DescribeRegions"] += discoveries
     bound["ListTagsForResource"] += repositories
     bound["DescribeImages"] += repositories
     total = sweep_calls + decide_calls
@@ -168,6 +206,8 @@ def run(label: str, fake, workloads, checks: int) -> dict:
     print(
         f"run-due: {sum(decided.decided.values()):,} checks decided { {str(status): count for status, count in decided.decided.items()} } in {decide_seconds:.1f} s"
     )
+    if swept.errors or decided.errors:
+        print(f"errors: {(swept.errors + decided.errors)[:3]}")
     print(f"peak memory (max RSS so far): {peak_mb():.0f} MB")
     print(f"{'operation':<26}{'sweep':>8}{'run-due':>9}{'total':>8}{'lower bound':>13}")
     for operation in sorted(set(total) | set(bound)):
@@ -179,10 +219,17 @@ def run(label: str, fake, workloads, checks: int) -> dict:
         f"{'all':<26}{sum(sweep_calls.values()):>8}{sum(decide_calls.values()):>9}{calls:>8}{floor:>13}  ratio {calls / floor:.3f}"
     )
     return {
+        "label": label.split()[0],
+        "seconds": sweep_seconds + decide_seconds,
         "decide_seconds": decide_seconds,
         "decided": sum(decided.decided.values()),
-        "describe_task_definition": total["DescribeTaskDefinition"],
+        "calls": calls,
+        "bound": floor,
         "ratio": calls / floor,
+        "describe_task_definition": total["DescribeTaskDefinition"],
+        "get_function": total["GetFunction"],
+        "describe_regions": total["DescribeRegions"],
+        "peak_mb": peak_mb(),
     }
 
 
@@ -197,12 +244,14 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     import pytest
+    from django.conf import settings
 
     from accounts.models import AwsAccount
     from cleanup import actions, usage
     from cleanup.models import DeletionCheck
     from tests.cleanup.fake_aws import FakeAws
 
+    settings.CLEANUP_SKIP_SOURCES = []  # the test settings leave App Runner out; the fake has it
     fake = FakeAws()
     patch = pytest.MonkeyPatch()
     fake.install(patch)
@@ -214,34 +263,63 @@ def main() -> int:
         options.images // options.repositories,
         options.task_definitions,
     )
+    # Registered in one region, usage read in every enabled one (usage_regions empty).
     AwsAccount.objects.create(
         account_id=REGISTRY,
         name="registry",
-        regions=REGIONS,
+        regions=REGIONS[:1],
         is_registry=True,
         environment="shared",
     )
     for n, account_id in enumerate(shape["workloads"]):
-        AwsAccount.objects.create(account_id=account_id, name=f"workload-{n}", regions=REGIONS)
+        AwsAccount.objects.create(account_id=account_id, name=f"workload-{n}", regions=REGIONS[:1])
+    accounts = [REGISTRY, *shape["workloads"]]
     actions.do_sync_inventory(now=NOW)
+    versions = sum(
+        len(f.versions) for place in fake.regions.values() for f in place.functions.values()
+    )
     print(
-        f"inventory: {options.accounts} workload accounts x {len(REGIONS)} regions, "
+        f"inventory: {options.accounts} workload accounts x {len(REGIONS)} regions (registered in "
+        f"{REGIONS[0]}, found by DescribeRegions), "
         f"{shape['per_region'] * options.accounts * len(REGIONS):,} ACTIVE task definitions, "
+        f"{versions:,} Lambda function versions ($LATEST and {VERSIONS} published each), "
         f"{options.repositories} repositories, {options.images:,} images (built and synced in {time.perf_counter() - started:.1f} s)"
     )
 
     usage.clear_caches(database=True)
-    cold = run("cold (no task definition cached)", fake, shape["workloads"], options.checks)
+    cold = run("cold (nothing cached, regions not discovered)", fake, accounts, options.checks)
     # Close the first batch so the sweep schedules afresh, then run again with warm caches.
     DeletionCheck.objects.filter(status__in=DeletionCheck.OPEN).update(status="cancelled")
-    warm = run("warm (task definitions cached by ARN)", fake, shape["workloads"], options.checks)
+    warm = run(
+        "warm (task definitions, function versions and regions cached)",
+        fake,
+        accounts,
+        options.checks,
+    )
     patch.undo()
+
+    print("\n== summary ==")
+    print(
+        f"{'run':<6}{'time s':>8}{'AWS calls':>11}{'lower bound':>13}{'ratio':>7}"
+        f"{'DescribeTaskDefinition':>24}{'GetFunction':>13}{'DescribeRegions':>17}{'peak RSS MB':>13}"
+    )
+    for row in (cold, warm):
+        print(
+            f"{row['label']:<6}{row['seconds']:>8.1f}{row['calls']:>11,}{row['bound']:>13,}"
+            f"{row['ratio']:>7.3f}{row['describe_task_definition']:>24,}{row['get_function']:>13,}"
+            f"{row['describe_regions']:>17,}{row['peak_mb']:>13.0f}"
+        )
 
     print("\n== targets ==")
     ok = True
     for name, passed in [
         ("warm run makes no DescribeTaskDefinition call", warm["describe_task_definition"] == 0),
+        ("warm run makes no GetFunction call", warm["get_function"] == 0),
         ("warm run at most 1.2 x the lower bound of calls", warm["ratio"] <= 1.2),
+        (
+            "DescribeRegions at most once a day per account",
+            cold["describe_regions"] + warm["describe_regions"] <= len(accounts),
+        ),
         (
             f"{options.checks:,} checks decided in under 60 s (cold)",
             cold["decided"] >= options.checks and cold["decide_seconds"] < 60,
