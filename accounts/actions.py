@@ -76,18 +76,21 @@ def do_disable_account(account: AwsAccount, *, actor: str) -> bool:
 REGION_DISCOVERY_MAX_AGE = timedelta(days=1)
 
 
-def usage_regions(account: AwsAccount, now: datetime | None = None) -> list[str]:
+def usage_regions(
+    account: AwsAccount, now: datetime | None = None, *, fresh: bool = False
+) -> list[str]:
     """The regions where cleanup reads what this account runs: the operator's narrowed list, or
-    every region enabled in the account (``ec2:DescribeRegions``, remembered for a day). Raises
-    ``aws.AwsError`` when the regions cannot be discovered: the caller fails closed."""
+    every region enabled in the account (``ec2:DescribeRegions``, remembered for a day, or asked
+    again when ``fresh``). Raises ``aws.AwsError`` when the regions cannot be discovered: the
+    caller fails closed."""
     if account.usage_regions:
         return list(account.usage_regions)
     now = now or clock.now()
-    fresh = (
+    recent = (
         account.regions_discovered_at is not None
         and account.regions_discovered_at > now - REGION_DISCOVERY_MAX_AGE
     )
-    if account.discovered_regions and fresh:
+    if account.discovered_regions and recent and not fresh:
         return list(account.discovered_regions)
     discovered = aws.enabled_regions(account)
     if not discovered:

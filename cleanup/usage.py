@@ -28,7 +28,8 @@ from cleanup.models import FunctionVersionImage, RegistrySettings, TaskDefinitio
 REGISTRY_HOST = re.compile(
     r"(?P<account>[0-9]{12})\.dkr(?:\.ecr|\.ecr-fips|-ecr|-ecr-fips)"
     r"\.(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]+)"
-    r"\.(?:amazonaws\.com|amazonaws\.com\.cn|on\.aws|on\.amazonwebservices\.com\.cn|amazonaws\.eu)",
+    r"\.(?:amazonaws\.com|amazonaws\.com\.cn|on\.aws|on\.amazonwebservices\.com\.cn|amazonaws\.eu)"
+    r"(?::443)?",  # Docker accepts the port ECR listens on
     re.ASCII,
 )
 # ECR's own patterns (botocore's service model): repository names 2-256 characters, tags 1-300.
@@ -465,14 +466,17 @@ def take_snapshot(
     *,
     accounts: list[AwsAccount] | None = None,
     config_uris: dict[str, list[str]] | None = None,
+    fresh_regions: bool = False,
 ) -> Snapshot:
     """Ask every source in every enabled account and region. ``config_uris`` maps a registry
-    account id to the image URIs to ask its Config aggregator about (when it has one)."""
+    account id to the image URIs to ask its Config aggregator about (when it has one).
+    ``fresh_regions``: discover the enabled regions now rather than from the day's cache (the
+    deletion's snapshot: a region enabled since may already run the image)."""
     snapshot = Snapshot(taken_at=now, skipped=sorted(settings.CLEANUP_SKIP_SOURCES))
     accounts = accounts if accounts is not None else list(AwsAccount.objects.enabled())
     for account in accounts:
         try:
-            regions = account_actions.usage_regions(account, now)
+            regions = account_actions.usage_regions(account, now, fresh=fresh_regions)
         except Exception as exc:  # regions unknown: every source is unknown (fail closed)
             snapshot.answers.append(
                 SourceAnswer(

@@ -105,7 +105,8 @@ def _delete_claimed(checks: list[DeletionCheck], now: datetime, result: DeleteRe
         by_repository[check.image.repository.pk].append(check)
     repositories = [group[0].image.repository for group in by_repository.values()]
     states, state_errors = read_repository_states(repositories)
-    snapshot = usage.take_snapshot(now, config_uris=config_uris(checks, states))
+    # Regions discovered again: one enabled since the decision may already run the image.
+    snapshot = usage.take_snapshot(now, config_uris=config_uris(checks, states), fresh_regions=True)
     run = Evidence(snapshot, save_snapshot(snapshot, "delete"))
     protected = protected_digests(repositories)
     for repository in repositories:

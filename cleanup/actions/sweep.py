@@ -44,6 +44,8 @@ def do_sweep(
     for repository in Repository.objects.filter(
         opted_in=True, deleted_at__isnull=True
     ).select_related("account"):
+        if snapshot.unreadable_for(repository.account.account_id):
+            continue  # a reference to this registry cannot be read: judge nothing in it
         images = list(Image.objects.present().filter(repository=repository))
         state = usage.RepositoryState.build(True, [_info(image) for image in images])
         protected = {image.digest for image in images if image.protected}

@@ -89,6 +89,8 @@ def test_a_reference_to_the_registry_that_cannot_be_read_fails_the_check_closed(
     unused = world.push("web", "v1")
     unreadable = f"{REGISTRY}.dkr.ecr.{REGION}.amazonaws.com/Web:v1"  # ECR names are lower case
     world.register(world.dev, "typo", [unreadable])
+    actions.do_sync_inventory(now=NOW)
+    actions.do_request_check(Image.objects.get(digest=unused), actor="oscar", now=NOW)
 
     clean_up()
 
@@ -344,6 +346,7 @@ def test_a_service_not_offered_in_a_region_is_not_asked_there(world, monkeypatch
         ),
         (f"{REGISTRY}.dkr-ecr.eu-west-1.on.aws/web@sha256:{'a' * 64}", ("web", None, "a" * 64)),
         (f"{REGISTRY}.DKR.ECR.EU-WEST-1.AMAZONAWS.COM/web:V1", ("web", "V1", None)),
+        (f"{REGISTRY}.dkr.ecr.eu-west-1.amazonaws.com:443/web:v1", ("web", "v1", None)),
     ],
 )
 def test_it_parses_every_ecr_host_form(image, expected):
@@ -384,3 +387,39 @@ def test_the_check_page_and_the_accounts_page_say_where_usage_was_read(world, vi
     assert "usage read in eu-west-1 only (narrowed by an operator)" in page
     assert "Not asked (CLEANUP_SKIP_SOURCES): apprunner_services" in page
     assert "usage read in eu-west-1 only (narrowed by an operator)" in accounts
+
+
+def test_a_region_enabled_after_the_decision_is_read_before_deleting(world, monkeypatch):
+    """Found by the property test's review: discovery is remembered for a day, but the deletion
+    asks again, so a region enabled since the decision cannot hide a use."""
+    world.repository("web")
+    used_later = world.push("web", "v1")
+    AwsAccount.objects.filter(pk=world.prod.pk).update(usage_regions=[])
+    real = accounts_aws.enabled_regions
+    monkeypatch.setattr(accounts_aws, "enabled_regions", lambda a: ["eu-west-1"])
+    actions.do_sync_inventory(now=NOW)
+    actions.do_sweep(now=NOW)
+    actions.do_run_due_checks(now=NOW)
+    check = DeletionCheck.objects.get(image__digest=used_later, status="awaiting_approval")
+    actions.do_approve_checks([check.pk], actor="oscar", now=NOW)
+
+    monkeypatch.setattr(accounts_aws, "enabled_regions", real)  # us-west-2 and others now
+    accounts_aws.client(world.prod, "us-west-2", "ecs").register_task_definition(
+        family="edge", containerDefinitions=[{"name": "c", "image": uri("web", ":v1"), "memory": 8}]
+    )
+    actions.do_delete_images([check.pk], now=NOW + timedelta(minutes=10))
+
+    assert used_later in world.ecr_digests("web")
+    check.refresh_from_db()
+    assert check.status == "in_use"
+
+
+def test_the_sweep_opens_no_check_in_a_registry_with_an_unreadable_reference(world):
+    world.repository("web")
+    world.push("web", "v1")
+    world.register(world.dev, "typo", [f"{REGISTRY}.dkr.ecr.{REGION}.amazonaws.com/Web:v1"])
+    actions.do_sync_inventory(now=NOW)
+
+    actions.do_sweep(now=NOW)
+
+    assert not DeletionCheck.objects.exists()
