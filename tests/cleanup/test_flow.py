@@ -48,7 +48,7 @@ def test_deregistering_the_last_user_leads_to_approval_then_deletion(
 
     with django_capture_on_commit_callbacks(execute=True):
         response = operator_client.post("/deletions/approve/", {"check": [check.pk]})
-    assert response.status_code in (200, 302)
+    assert response.status_code == 302  # a plain form post goes back to the queue
     check.refresh_from_db()
     assert check.status == "deleted"
     assert digest not in world.ecr_digests("web")
@@ -58,11 +58,8 @@ def test_deregistering_the_last_user_leads_to_approval_then_deletion(
     image = Image.objects.get(digest=digest)
     assert image.deleted_at is not None
     assert Repository.objects.get(name="web").bytes_reclaimed == image.size_bytes > 0
-    dashboard = operator_client.get("/")
-    assert (
-        f"{image.size_bytes}" in dashboard.content.decode()
-        or "reclaimed" in dashboard.content.decode()
-    )
+    dashboard = operator_client.get("/").content.decode()
+    assert f'class="reclaimed" data-bytes="{image.size_bytes}"' in dashboard
 
 
 def test_a_second_deregistration_moves_the_due_time_and_keeps_one_open_check(

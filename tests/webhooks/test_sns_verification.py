@@ -52,8 +52,14 @@ def test_the_string_to_sign_of_a_confirmation_includes_the_subscribe_url_and_tok
         "https://sns.us-gov-west-1.amazonaws.com/x.pem",
     ],
 )
-def test_it_accepts_certificate_urls_on_sns_hosts(url):
-    sns.check_sns_url(url, what="SigningCertURL", pem=True)
+def test_it_accepts_certificate_urls_on_sns_hosts(url, sns_signer, client, db):
+    sns_signer.cert_url = url
+    message = sns_signer.notification("hello")
+
+    response = sns_signer.post(client, message)
+
+    assert response.status_code == 202  # verified with the certificate fetched from there
+    assert sns_signer.fetched == [url]
 
 
 @pytest.mark.parametrize(
