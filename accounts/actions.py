@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import transaction
 
@@ -17,7 +17,14 @@ from console import clock
 EDITABLE_FIELDS = list(AccountEditForm.Meta.fields)
 
 
-def _target(account: AwsAccount) -> dict[str, str]:
+class _Target(TypedDict):
+    target_type: str
+    target_id: str
+    target_label: str
+    account_id: str
+
+
+def _target(account: AwsAccount) -> _Target:
     return {
         "target_type": "aws_account",
         "target_id": account.account_id,

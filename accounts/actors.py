@@ -21,11 +21,17 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponse
 
 from console import logs
 from console.cli import cli_actor
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+    from django.core.management.base import BaseCommand
 
 SSO_CALLBACK = "oidc_authentication_callback"
 
@@ -37,7 +43,7 @@ _audited_by_action: ContextVar[bool] = ContextVar("audited_by_action", default=F
 def current_actor() -> str:
     request = _request.get()
     if request is not None:
-        user = getattr(request, "user", None)
+        user: AbstractBaseUser | AnonymousUser | None = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             return user.get_username()
         match = getattr(request, "resolver_match", None)
@@ -72,15 +78,15 @@ def bind_command_actor() -> None:
     execute = BaseCommand.execute
 
     @functools.wraps(execute)
-    def execute_as_cli(self, *args, **options):
+    def execute_as_cli(self: BaseCommand, *args: Any, **options: Any) -> str | None:
         token = _command.set(cli_actor())
         try:
             return execute(self, *args, **options)
         finally:
             _command.reset(token)
 
-    execute_as_cli.binds_cli_actor = True
-    BaseCommand.execute = execute_as_cli
+    execute_as_cli.binds_cli_actor = True  # type: ignore[attr-defined]  # a marker on the function
+    BaseCommand.execute = execute_as_cli  # type: ignore[method-assign]  # wrapped on purpose, once
 
 
 @contextmanager

@@ -44,7 +44,7 @@ THROTTLING_CODES = {
 _lock = threading.RLock()
 _credentials: dict[tuple[str, str, str], DeferredRefreshableCredentials] = {}
 _sessions: dict[tuple[str, str, str, str], boto3.Session] = {}
-_clients: dict[tuple, Any] = {}
+_clients: dict[tuple[str, str, str, str, str, str], Any] = {}
 
 
 class AwsError(Exception):
@@ -214,7 +214,8 @@ def caller_account(account: AwsAccount) -> str:
     """The account id AWS says these credentials act in (``sts:GetCallerIdentity``)."""
     region = (account.regions or [settings.AWS_DEFAULT_REGION])[0]
     with translated_errors(account.account_id):
-        return client(account, region, "sts").get_caller_identity()["Account"]
+        account_id: str = client(account, region, "sts").get_caller_identity()["Account"]
+    return account_id
 
 
 def enabled_regions(account: AwsAccount) -> list[str]:

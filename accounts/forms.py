@@ -1,22 +1,31 @@
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.contrib.auth.validators import ASCIIUsernameValidator
 
 from accounts.models import AwsAccount
 from accounts.roles import ROLE_CHOICES
 
+if TYPE_CHECKING:
+    # ModelForm is generic only in django-stubs; at run time it cannot be subscripted.
+    AccountFormBase = forms.ModelForm[AwsAccount]
+else:
+    AccountFormBase = forms.ModelForm
+
 
 class RegionsField(forms.CharField):
     """Regions typed as ``eu-west-1, us-east-1``; validated by the model."""
 
-    def prepare_value(self, value):
+    def prepare_value(self, value: list[str] | str | None) -> str | None:
         return ", ".join(value) if isinstance(value, list) else value
 
-    def to_python(self, value):
-        text = super().to_python(value)
+    # A CharField cleaning to a list, as Django's SimpleArrayField (typed the same way) does.
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value) or ""
         return [region.strip() for region in text.split(",") if region.strip()]
 
 
-class AccountForm(forms.ModelForm):
+class AccountForm(AccountFormBase):
     regions = RegionsField(help_text="Comma-separated, for example eu-west-1, us-east-1.")
     usage_regions = RegionsField(
         required=False,

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -12,11 +14,11 @@ from accounts.validators import (
 )
 
 
-class AwsAccountQuerySet(models.QuerySet):
-    def enabled(self):
+class AwsAccountQuerySet(models.QuerySet["AwsAccount"]):
+    def enabled(self) -> AwsAccountQuerySet:
         return self.filter(enabled=True)
 
-    def registries(self):
+    def registries(self) -> AwsAccountQuerySet:
         return self.enabled().filter(is_registry=True)
 
 

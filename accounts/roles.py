@@ -9,18 +9,30 @@ Each app's data migration grants its own permissions, for example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.apps.registry import Apps
+
 ROLES = ["viewer", "operator", "admin"]
 NO_ROLE = "none"
 # What the Users page offers: exactly one role, or none (signed in, but sees nothing).
 ROLE_CHOICES = [(role, role) for role in [*ROLES, NO_ROLE]]
 
 
-def grant(apps, *, viewer: list[str] = (), operator: list[str] = (), admin: list[str] = ()) -> None:
+def grant(
+    apps: Apps,
+    *,
+    viewer: Sequence[str] = (),
+    operator: Sequence[str] = (),
+    admin: Sequence[str] = (),
+) -> None:
     from django.contrib.auth.management import create_permissions
 
     # Permissions are normally created after migrate; create them now so they can be granted.
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
+        app_config.models_module = True  # type: ignore[assignment]  # create_permissions only asks whether it is set
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
 

@@ -10,31 +10,41 @@ with ``manage.py axes_reset_username NAME`` or ``manage.py axes_reset_ip ADDRESS
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from axes.backends import AxesStandaloneBackend
 from axes.helpers import get_client_username
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 
-class SignInLimitBackend(AxesStandaloneBackend):
+class SignInLimitBackend(AxesStandaloneBackend):  # type: ignore[misc]  # django-axes is untyped
     """First of the authentication backends: refuses a locked-out sign-in before any password is
     checked. ``authenticate()`` without a request (the test client's ``login()``, a script) comes
     through no sign-in page and is left to the other backends."""
 
-    def authenticate(self, request, username=None, password=None, **kwargs):
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> AbstractBaseUser | None:
         if request is None:
             return None
-        return super().authenticate(request, username, password, **kwargs)
+        # axes raises PermissionDenied for a locked-out sign-in, else answers None (no user).
+        user: AbstractBaseUser | None = super().authenticate(request, username, password, **kwargs)
+        return user
 
 
 def client_ip(request: HttpRequest) -> str:
     """The address a request came from. Behind ``TRUSTED_PROXY_COUNT`` proxies that each append
     to ``X-Forwarded-For``, it is the entry the outermost proxy wrote (counted from the right):
     entries further left come from the client and can be anything."""
-    remote = request.META.get("REMOTE_ADDR", "")
+    remote: str = request.META.get("REMOTE_ADDR", "")
     count = settings.TRUSTED_PROXY_COUNT
     if not count:
         return remote
@@ -49,14 +59,18 @@ def client_ip(request: HttpRequest) -> str:
         return remote
 
 
-def is_not_a_password_attempt(request: HttpRequest, credentials: dict | None = None) -> bool:
+def is_not_a_password_attempt(
+    request: HttpRequest, credentials: dict[str, Any] | None = None
+) -> bool:
     """Only password guesses count: a single sign-on callback names no user and is neither
     counted nor refused (the identity provider guards its own sign-in)."""
     return not get_client_username(request, credentials)
 
 
 def lockout_response(
-    request: HttpRequest, original_response: HttpResponse | None = None, credentials=None
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict[str, Any] | None = None,
 ) -> HttpResponse:
     """The sign-in page again, saying why it refused (instead of axes' bare text answer)."""
     username = get_client_username(request, credentials) or ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from importlib import import_module
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
@@ -31,12 +32,13 @@ DATABASE_SESSION_ENGINES = {
 }
 
 
-def members(**filters) -> list[User]:
+def members(**filters: Any) -> list[User]:
     """Users by name, each with ``role``: the highest role group they are in (roles nest)."""
     rows = list(User.objects.filter(**filters).order_by("username").prefetch_related("groups"))
     for row in rows:
         names = {group.name for group in row.groups.all()}
-        row.role = next((role for role in reversed(ROLES) if role in names), NO_ROLE)
+        # Not a field: what the Users page shows and offers to change.
+        row.role = next((role for role in reversed(ROLES) if role in names), NO_ROLE)  # type: ignore[attr-defined]
     return rows
 
 
@@ -160,7 +162,7 @@ def _sign_in(password: str | None) -> str:
     return "single sign-on" if password is None else "one-time password"
 
 
-def _record(by: User, action: str, member: User, **details) -> None:
+def _record(by: User, action: str, member: User, **details: Any) -> None:
     audit.record(
         by.get_username(),
         action,

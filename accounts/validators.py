@@ -44,20 +44,20 @@ def validate_environment(value: str) -> None:
         )
 
 
-def validate_regions(value: list) -> None:
+def validate_regions(value: list[str]) -> None:
     if not isinstance(value, list) or not value:
         raise ValidationError("Give at least one region.", code="regions")
     _validate_region_names(value)
 
 
-def validate_usage_regions(value: list) -> None:
+def validate_usage_regions(value: list[str]) -> None:
     """Empty (every enabled region) or a list of known regions."""
     if not isinstance(value, list):
         raise ValidationError("Give a list of regions, or none for every region.", code="regions")
     _validate_region_names(value)
 
 
-def _validate_region_names(value: list) -> None:
+def _validate_region_names(value: list[str]) -> None:
     from accounts.aws import known_regions
 
     unknown = [region for region in value if region not in known_regions()]

@@ -1,9 +1,10 @@
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django import forms
 from django.utils import timezone
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, AuditEventQuerySet
 
 
 class AuditFilterForm(forms.Form):
@@ -17,16 +18,17 @@ class AuditFilterForm(forms.Form):
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and until < since:
             raise forms.ValidationError("The end date is before the start date.")
         return cleaned
 
-    def events(self):
+    def events(self) -> AuditEventQuerySet:
         """The filtered events; ``until`` includes the whole day it names."""
-        data = self.cleaned_data if self.is_valid() else {}
+        data: dict[str, Any] = self.cleaned_data if self.is_valid() else {}
         since, until = data.get("since"), data.get("until")
         return AuditEvent.objects.filtered(
             action=data.get("action", ""),
@@ -37,5 +39,5 @@ class AuditFilterForm(forms.Form):
         )
 
 
-def _start_of(day) -> datetime:
+def _start_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())

@@ -1,4 +1,8 @@
+from __future__ import annotations
+
 import json
+from datetime import datetime
+from typing import Any, NoReturn
 
 from django.db import models
 
@@ -7,14 +11,22 @@ class AppendOnlyError(Exception):
     """Raised on any attempt to change or remove audit history."""
 
 
-class AuditEventQuerySet(models.QuerySet):
-    def update(self, **kwargs):
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("audit events are append-only: they cannot be updated")
 
-    def delete(self):
+    def delete(self) -> NoReturn:
         raise AppendOnlyError("audit events are append-only: they cannot be deleted")
 
-    def filtered(self, *, action="", actor="", account_id="", since=None, until=None):
+    def filtered(
+        self,
+        *,
+        action: str = "",
+        actor: str = "",
+        account_id: str = "",
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> AuditEventQuerySet:
         rows = self
         if action:
             rows = rows.filter(action__startswith=action)
@@ -48,12 +60,12 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target_label}"
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise AppendOnlyError("audit events are append-only: they cannot be updated")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("audit events are append-only: they cannot be deleted")
 
     @property

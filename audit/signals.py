@@ -10,12 +10,14 @@ audit table exists.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db.models import ManyToManyField, Model, QuerySet
 from django.db.models.signals import (
     m2m_changed,
     post_delete,
@@ -24,6 +26,7 @@ from django.db.models.signals import (
     pre_save,
 )
 from django.dispatch import receiver
+from django.http import HttpRequest
 
 import audit
 from accounts import actors
@@ -39,7 +42,12 @@ SECRET_FIELDS = ("password",)
 
 
 @receiver(user_login_failed)
-def record_login_failure(sender, credentials, request=None, **kwargs) -> None:
+def record_login_failure(
+    sender: Any,
+    credentials: dict[str, Any] | None,
+    request: HttpRequest | None = None,
+    **kwargs: Any,
+) -> None:
     username = (credentials or {}).get("username", "")
     audit.record(
         actor=username or "anonymous",
@@ -51,7 +59,7 @@ def record_login_failure(sender, credentials, request=None, **kwargs) -> None:
 
 
 @receiver(user_logged_in)
-def record_login(sender, request, user, **kwargs) -> None:
+def record_login(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     audit.record(
         actor=user.get_username(),
         action="auth.logged_in",
@@ -63,7 +71,13 @@ def record_login(sender, request, user, **kwargs) -> None:
 
 
 @receiver(user_locked_out)
-def record_lockout(sender, request, username, ip_address, **kwargs) -> None:
+def record_lockout(
+    sender: Any,
+    request: HttpRequest | None,
+    username: str | None,
+    ip_address: str | None,
+    **kwargs: Any,
+) -> None:
     """django-axes refused a sign-in: too many failures for this user name or address. Sent for
     the failure that reaches the limit and for every attempt refused while the lock lasts."""
     audit.record(
@@ -79,7 +93,7 @@ def record_lockout(sender, request, username, ip_address, **kwargs) -> None:
     )
 
 
-def _client_ip(request) -> str:
+def _client_ip(request: HttpRequest | None) -> str:
     return client_ip(request) if request is not None else ""
 
 
@@ -88,6 +102,12 @@ def _client_ip(request) -> str:
 
 def _skipped(instance: Any = None) -> bool:
     return actors.is_audited_by_action() or bool(getattr(instance, "_audit_raw", False))
+
+
+def _keep(instance: Model, **values: Any) -> None:
+    """Keep ``values`` on the instance from one signal to the next (``_audit_*`` attributes)."""
+    for name, value in values.items():
+        setattr(instance, name, value)
 
 
 def _record(action: str, target: User | Group, **details: Any) -> None:
@@ -110,20 +130,26 @@ def _label(obj: User | Group | Permission) -> str:
 
 
 @receiver(pre_save, sender=User)
-def _remember_user(sender, instance: User, raw: bool, update_fields=None, **kwargs) -> None:
-    instance._audit_raw = raw
-    instance._audit_before = None
+def _remember_user(
+    sender: Any,
+    instance: User,
+    raw: bool,
+    update_fields: Iterable[str] | None = None,
+    **kwargs: Any,
+) -> None:
+    _keep(instance, _audit_raw=raw, _audit_before=None)
     if raw or _skipped() or instance.pk is None:
         return
     if update_fields is not None and not set(update_fields) & set(USER_FIELDS):
         return  # last_login at every sign-in, names from single sign-on, a hash upgrade
     fields = (*USER_FIELDS, *SECRET_FIELDS)
-    instance._audit_before = User.objects.filter(pk=instance.pk).values(*fields).first()
+    _keep(instance, _audit_before=User.objects.filter(pk=instance.pk).values(*fields).first())
 
 
 @receiver(post_save, sender=User)
-def record_user_saved(sender, instance: User, created: bool, raw: bool, **kwargs) -> None:
-    before, instance._audit_before = getattr(instance, "_audit_before", None), None
+def record_user_saved(sender: Any, instance: User, created: bool, raw: bool, **kwargs: Any) -> None:
+    before = getattr(instance, "_audit_before", None)
+    _keep(instance, _audit_before=None)
     if raw or _skipped():
         return
     if created:
@@ -144,24 +170,27 @@ def record_user_saved(sender, instance: User, created: bool, raw: bool, **kwargs
 
 
 @receiver(post_delete, sender=User)
-def record_user_deleted(sender, instance: User, **kwargs) -> None:
+def record_user_deleted(sender: Any, instance: User, **kwargs: Any) -> None:
     if not _skipped():
         _record("user.deleted", instance, **{f: getattr(instance, f) for f in USER_FIELDS})
 
 
 @receiver(pre_save, sender=Group)
-def _remember_group(sender, instance: Group, raw: bool, **kwargs) -> None:
-    instance._audit_raw = raw
-    instance._audit_name = None
+def _remember_group(sender: Any, instance: Group, raw: bool, **kwargs: Any) -> None:
+    _keep(instance, _audit_raw=raw, _audit_name=None)
     if not raw and instance.pk is not None and not _skipped():
-        instance._audit_name = (
-            Group.objects.filter(pk=instance.pk).values_list("name", flat=True).first()
+        _keep(
+            instance,
+            _audit_name=Group.objects.filter(pk=instance.pk).values_list("name", flat=True).first(),
         )
 
 
 @receiver(post_save, sender=Group)
-def record_group_saved(sender, instance: Group, created: bool, raw: bool, **kwargs) -> None:
-    before, instance._audit_name = getattr(instance, "_audit_name", None), None
+def record_group_saved(
+    sender: Any, instance: Group, created: bool, raw: bool, **kwargs: Any
+) -> None:
+    before = getattr(instance, "_audit_name", None)
+    _keep(instance, _audit_name=None)
     if raw or _skipped():
         return
     if created:
@@ -171,12 +200,12 @@ def record_group_saved(sender, instance: Group, created: bool, raw: bool, **kwar
 
 
 @receiver(pre_delete, sender=Group)
-def _remember_members(sender, instance: Group, **kwargs) -> None:
-    instance._audit_members = sorted(instance.user_set.values_list("username", flat=True))
+def _remember_members(sender: Any, instance: Group, **kwargs: Any) -> None:
+    _keep(instance, _audit_members=sorted(instance.user_set.values_list("username", flat=True)))
 
 
 @receiver(post_delete, sender=Group)
-def record_group_deleted(sender, instance: Group, **kwargs) -> None:
+def record_group_deleted(sender: Any, instance: Group, **kwargs: Any) -> None:
     if not _skipped():
         _record(
             "group.deleted",
@@ -188,14 +217,21 @@ def record_group_deleted(sender, instance: Group, **kwargs) -> None:
 
 # The many-to-many relations that grant something, by their through model: the field, and the
 # noun of the events (user.groups_added, user.permissions_removed, group.permissions_added...).
-_GRANTS = {
+_GRANTS: dict[type[Model], tuple[ManyToManyField[Any, Any], str]] = {
     User.groups.through: (User._meta.get_field("groups"), "groups"),
     User.user_permissions.through: (User._meta.get_field("user_permissions"), "permissions"),
     Group.permissions.through: (Group._meta.get_field("permissions"), "permissions"),
 }
 
 
-def record_grant_changed(sender, instance, action: str, reverse: bool, pk_set, **kwargs) -> None:
+def record_grant_changed(
+    sender: Any,
+    instance: User | Group | Permission,
+    action: str,
+    reverse: bool,
+    pk_set: set[int] | None,
+    **kwargs: Any,
+) -> None:
     """One event per user or group whose groups or permissions changed, from either side of the
     relation (``user.groups.add(group)`` and ``group.user_set.add(user)`` alike)."""
     field, noun = _GRANTS[sender]
@@ -206,8 +242,11 @@ def record_grant_changed(sender, instance, action: str, reverse: bool, pk_set, *
         mine, theirs = field.m2m_field_name(), field.m2m_reverse_field_name()
         if reverse:
             mine, theirs = theirs, mine
-        instance._audit_cleared = set(
-            sender.objects.filter(**{mine: instance.pk}).values_list(f"{theirs}_id", flat=True)
+        _keep(
+            instance,
+            _audit_cleared=set(
+                sender.objects.filter(**{mine: instance.pk}).values_list(f"{theirs}_id", flat=True)
+            ),
         )
         return
     if action not in {"post_add", "post_remove", "post_clear"}:
@@ -215,11 +254,16 @@ def record_grant_changed(sender, instance, action: str, reverse: bool, pk_set, *
     pks = instance.__dict__.pop("_audit_cleared", set()) if action == "post_clear" else pk_set
     if not pks:
         return
-    owner_model, granted_model = field.model, field.related_model
+    # Users or groups are granted groups or permissions; ``instance`` is on the side that changed.
+    owner_model = cast(type[User] | type[Group], field.model)
+    granted_model = cast(type[Group] | type[Permission], field.related_model)
+    owners: list[User | Group]
+    granted: list[User | Group | Permission]
     if reverse:
         owners, granted = list(owner_model.objects.filter(pk__in=pks)), [instance]
     else:
-        owners, granted = [instance], list(_with_labels(granted_model).filter(pk__in=pks))
+        owners = [cast(User | Group, instance)]
+        granted = list(_with_labels(granted_model).filter(pk__in=pks))
     verb = "added" if action == "post_add" else "removed"
     names = sorted(_label(obj) for obj in granted)
     owner_type = "user" if owner_model is User else "group"
@@ -227,9 +271,10 @@ def record_grant_changed(sender, instance, action: str, reverse: bool, pk_set, *
         _record(f"{owner_type}.{noun}_{verb}", owner, **{noun: names})
 
 
-def _with_labels(model):
-    manager = model.objects
-    return manager.select_related("content_type") if model is Permission else manager.all()
+def _with_labels(model: type[Group] | type[Permission]) -> QuerySet[Group] | QuerySet[Permission]:
+    if model is Permission:
+        return Permission.objects.select_related("content_type")
+    return model.objects.all()
 
 
 for _through in _GRANTS:

@@ -1,5 +1,6 @@
 import csv
 import json
+from collections.abc import Iterator
 
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
@@ -64,7 +65,7 @@ def export_csv(request: HtmxRequest) -> StreamingHttpResponse:
 
     writer = csv.writer(Echo())
 
-    def rows():
+    def rows() -> Iterator[object]:
         yield writer.writerow(CSV_COLUMNS)
         for event in events.iterator(chunk_size=2000):
             yield writer.writerow(

@@ -1,19 +1,29 @@
+from typing import TYPE_CHECKING
+
 from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
 
 from breaker.models import Breaker, BreakerTransition, Probe
 
+if TYPE_CHECKING:
+    # ModelAdmin is generic only in django-stubs; at run time it cannot be subscripted.
+    ReadOnlyAdminBase = admin.ModelAdmin[Model]
+else:
+    ReadOnlyAdminBase = admin.ModelAdmin
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+
+class ReadOnlyAdmin(ReadOnlyAdminBase):
     """Read-only here: changes go through the console's pages or CLI so they are audited and
     the event source mapping follows them."""
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 

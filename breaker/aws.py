@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -92,7 +93,7 @@ class Invocation:
     payload: bytes
 
 
-def _errors(account: AwsAccount):
+def _errors(account: AwsAccount) -> AbstractContextManager[None]:
     return accounts_aws.translated_errors(account.account_id, BreakerAwsError)
 
 
@@ -209,9 +210,10 @@ def function_config(account: AwsAccount, region: str, function_name: str) -> Fun
 def queue_url(account: AwsAccount, region: str, queue_arn: str) -> str:
     _, _, _, _, owner, name = queue_arn.split(":", 5)
     with _errors(account):
-        return _client(account, region, "sqs").get_queue_url(
+        url: str = _client(account, region, "sqs").get_queue_url(
             QueueName=name, QueueOwnerAWSAccountId=owner
         )["QueueUrl"]
+    return url
 
 
 def receive_one(

@@ -1,7 +1,17 @@
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
 from django import forms
 
 from accounts.models import AwsAccount
+from breaker.aws import Alarm, Mapping
 from breaker.models import Breaker, validate_name
+
+if TYPE_CHECKING:
+    # ModelForm is generic only in django-stubs; at run time it cannot be subscripted.
+    BreakerFormBase = forms.ModelForm[Breaker]
+else:
+    BreakerFormBase = forms.ModelForm
 
 
 class AlarmsField(forms.CharField):
@@ -9,10 +19,11 @@ class AlarmsField(forms.CharField):
 
     widget = forms.Textarea(attrs={"rows": 3})
 
-    def prepare_value(self, value):
+    def prepare_value(self, value: list[str] | str | None) -> str | None:
         return "\n".join(value) if isinstance(value, list) else value
 
-    def to_python(self, value):
+    # A CharField cleaning to a list, as Django's SimpleArrayField (typed the same way) does.
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
         text = super().to_python(value) or ""
         return [
             alarm.strip()
@@ -22,8 +33,8 @@ class AlarmsField(forms.CharField):
         ]
 
 
-class SettingsForm(forms.ModelForm):
-    alarms = AlarmsField(
+class SettingsForm(BreakerFormBase):
+    alarms: forms.Field = AlarmsField(
         help_text="Alarm ARNs or names in the breaker's account and region, one a line."
     )
 
@@ -45,8 +56,9 @@ class SettingsForm(forms.ModelForm):
             "probe_visibility_timeout_seconds": "Probe visibility timeout (s)",
         }
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if not cleaned.get("alarms"):
             self.add_error("alarms", "Name at least one alarm.")
         base, cap = cleaned.get("backoff_seconds"), cleaned.get("backoff_cap_seconds")
@@ -78,11 +90,19 @@ class AddBreakerForm(SettingsForm):
     class Meta(SettingsForm.Meta):
         fields = ["name", "mapping", *SettingsForm.Meta.fields]
 
-    def __init__(self, *args, mappings=(), alarms=(), **kwargs):
+    def __init__(
+        self,
+        *args: Any,
+        mappings: Sequence[Mapping] = (),
+        alarms: Sequence[Alarm] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.mappings = {mapping.uuid: mapping for mapping in mappings}
-        self.fields["mapping"].choices = [
+        cast(forms.ChoiceField, self.fields["mapping"]).choices = [
             (m.uuid, f"{m.function_name} ← {m.queue_name} ({m.state})") for m in mappings
         ]
-        self.fields["alarms"].choices = [(a.arn, f"{a.name} ({a.state})") for a in alarms]
+        cast(forms.ChoiceField, self.fields["alarms"]).choices = [
+            (a.arn, f"{a.name} ({a.state})") for a in alarms
+        ]
         self.order_fields(["name", "mapping", "alarms"])

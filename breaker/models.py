@@ -31,11 +31,11 @@ def alarm_name_of(alarm: str) -> str:
     return alarm
 
 
-class BreakerQuerySet(models.QuerySet):
-    def managed(self):
+class BreakerQuerySet(models.QuerySet["Breaker"]):
+    def managed(self) -> BreakerQuerySet:
         return self.exclude(mode=Breaker.Mode.DISABLED)
 
-    def may_probe(self, now: datetime):
+    def may_probe(self, now: datetime) -> BreakerQuerySet:
         """The one rule of who may be probed now: half-open under automatic control, not broken,
         its next probe due, and nobody holding the probe lease (a lapsed lease is free again).
         Claims use it as a conditional update, so two workers never probe one breaker."""
@@ -47,7 +47,7 @@ class BreakerQuerySet(models.QuerySet):
             broken="",
         )
 
-    def attention_first(self):
+    def attention_first(self) -> BreakerQuerySet:
         """Open, then half-open, then closed; by name within each."""
         order = models.Case(
             models.When(state=Breaker.State.OPEN, then=0),
@@ -56,7 +56,9 @@ class BreakerQuerySet(models.QuerySet):
         )
         return self.annotate(attention=order).order_by("attention", "name")
 
-    def watching(self, *, account_id: str, region: str, alarm_name: str, alarm_arn: str):
+    def watching(
+        self, *, account_id: str, region: str, alarm_name: str, alarm_arn: str
+    ) -> list[Breaker]:
         """Breakers that list this alarm, by ARN or by name in the alarm's account and region.
         JSON containment is not portable to SQLite: the database narrows the rows with a text
         match on the list (the ARN ends with the name), Python keeps the exact matches."""
@@ -207,7 +209,8 @@ class Breaker(models.Model):
     def alarm_reason(self) -> str:
         for entry in self.alarm_states.values():
             if entry.get("state") == ALARM:
-                return entry.get("reason", "")
+                reason: str = entry.get("reason", "")
+                return reason
         return ""
 
     @property

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from breaker.aws import Invocation, Message
 
 
-def lambda_attribute(attribute: dict) -> dict:
+def lambda_attribute(attribute: dict[str, Any]) -> dict[str, Any]:
     """``{"StringValue": "v", "DataType": "String"}`` -> Lambda's lower-camel shape."""
-    converted: dict = {}
+    converted: dict[str, Any] = {}
     if "StringValue" in attribute:
         converted["stringValue"] = attribute["StringValue"]
     if "BinaryValue" in attribute:
@@ -26,8 +27,8 @@ def lambda_attribute(attribute: dict) -> dict:
     return converted
 
 
-def sqs_event(message: Message, *, queue_arn: str, region: str) -> dict:
-    record = {
+def sqs_event(message: Message, *, queue_arn: str, region: str) -> dict[str, Any]:
+    record: dict[str, Any] = {
         "messageId": message.message_id,
         "receiptHandle": message.receipt_handle,
         "body": message.body,

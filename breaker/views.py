@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
@@ -9,13 +11,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import AwsAccount
 from breaker import actions
 from breaker.forms import AddBreakerForm, SettingsForm, TargetForm
-from breaker.models import Breaker, BreakerTransition
+from breaker.models import Breaker, BreakerQuerySet, BreakerTransition
 from console.http import HtmxRequest, actor_of, htmx_partial
 
 POLL_STOP = 286  # htmx stops polling on this status (django-htmx's HttpResponseStopPolling)
 
 
-def _listing():
+def _listing() -> BreakerQuerySet:
     last = BreakerTransition.objects.filter(breaker=OuterRef("pk")).order_by("-at", "-id")
     return (
         Breaker.objects.select_related("account")
@@ -42,7 +44,7 @@ def breaker_list(request: HtmxRequest) -> HttpResponse:
     return render(request, "breaker/list.html", context)
 
 
-def _detail_context(breaker: Breaker) -> dict:
+def _detail_context(breaker: Breaker) -> dict[str, Any]:
     return {
         "breaker": breaker,
         "transitions": breaker.transitions.all()[:50],

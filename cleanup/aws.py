@@ -5,6 +5,7 @@ sources (ECS, Lambda, AWS Batch, App Runner, AWS Config) in every account. Retur
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -89,7 +90,7 @@ def _client(account: AwsAccount, region: str, service: str) -> Any:
     return accounts_aws.client(account, region, service)
 
 
-def _errors(account: AwsAccount):
+def _errors(account: AwsAccount) -> AbstractContextManager[None]:
     return accounts_aws.translated_errors(account.account_id, CleanupAwsError)
 
 
@@ -389,7 +390,7 @@ def function_image(
 def list_batch_images(account: AwsAccount, region: str) -> list[tuple[str, str]]:
     """(job definition name:revision, image) of every container of every ACTIVE job definition:
     container, multi-node, ECS and EKS properties alike."""
-    found = []
+    found: list[tuple[str, str]] = []
     paginator = _client(account, region, "batch").get_paginator("describe_job_definitions")
     with _errors(account):
         for page in paginator.paginate(status="ACTIVE"):

@@ -1,12 +1,19 @@
 import re
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 
 from cleanup.models import RegistrySettings, Repository
 
+if TYPE_CHECKING:  # ModelForm is generic only in django-stubs, not at runtime
+    RepositoryModelForm = forms.ModelForm[Repository]
+    RegistrySettingsModelForm = forms.ModelForm[RegistrySettings]
+else:
+    RepositoryModelForm = RegistrySettingsModelForm = forms.ModelForm
 
-class PolicyForm(forms.ModelForm):
+
+class PolicyForm(RepositoryModelForm):
     grace_hours = forms.IntegerField(
         label="Grace period (hours)",
         required=False,
@@ -26,7 +33,7 @@ class PolicyForm(forms.ModelForm):
         model = Repository
         fields = ["keep_newest", "keep_tag_pattern"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         repository = self.instance
         if repository.grace_period is not None:
@@ -35,14 +42,14 @@ class PolicyForm(forms.ModelForm):
             self.initial["require_approval"] = "true" if repository.require_approval else "false"
 
     def clean_keep_tag_pattern(self) -> str:
-        pattern = self.cleaned_data["keep_tag_pattern"]
+        pattern: str = self.cleaned_data["keep_tag_pattern"]
         try:
             re.compile(pattern)
         except re.error as exc:
             raise forms.ValidationError(f"not a regular expression: {exc}") from None
         return pattern
 
-    def changes(self) -> dict:
+    def changes(self) -> dict[str, Any]:
         hours = self.cleaned_data.get("grace_hours")
         return {
             "grace_period": None if hours is None else timedelta(hours=hours),
@@ -52,7 +59,7 @@ class PolicyForm(forms.ModelForm):
         }
 
 
-class RegistrySettingsForm(forms.ModelForm):
+class RegistrySettingsForm(RegistrySettingsModelForm):
     class Meta:
         model = RegistrySettings
         fields = ["config_aggregator_name", "config_aggregator_region"]

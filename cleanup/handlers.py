@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cleanup import actions
 from webhooks import registry
+
+if TYPE_CHECKING:
+    from webhooks.models import InboundEvent
 
 
 def _container_images(
@@ -15,7 +18,7 @@ def _container_images(
     return [c[image] for c in definition.get(key) or [] if isinstance(c, dict) and c.get(image)]
 
 
-def on_task_definition_deregistered(event) -> str:
+def on_task_definition_deregistered(event: InboundEvent) -> str:
     payload = event.payload
     detail = payload.get("detail") or {}
     account_id = str(detail.get("recipientAccountId") or payload.get("account") or "")
@@ -48,7 +51,7 @@ def on_task_definition_deregistered(event) -> str:
     return outcome.summary()
 
 
-def on_config_item_change(event) -> str:
+def on_config_item_change(event: InboundEvent) -> str:
     detail = event.payload.get("detail") or {}
     item = detail.get("configurationItem") or {}
     if item.get("resourceType") != "AWS::ECS::TaskDefinition":

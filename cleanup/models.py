@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -79,6 +79,9 @@ class Repository(models.Model):
 
     objects = RepositoryQuerySet.as_manager()
 
+    # Not a column: set by the views for their templates (bytes of checks awaiting deletion).
+    reclaimable: int
+
     class Meta:
         ordering = ["name", "region"]
         constraints = [
@@ -116,8 +119,8 @@ class Repository(models.Model):
         return next((tag for tag in tags if pattern.fullmatch(tag)), None)
 
 
-class ImageQuerySet(models.QuerySet):
-    def present(self):
+class ImageQuerySet(models.QuerySet["Image"]):
+    def present(self) -> ImageQuerySet:
         return self.filter(deleted_at__isnull=True)
 
 
@@ -144,6 +147,9 @@ class Image(models.Model):
     deleted_by_console = models.BooleanField(default=False)
 
     objects = ImageQuerySet.as_manager()
+
+    # Not a column: set by the repository page for its template (the image's open check).
+    open_check: DeletionCheck | None
 
     class Meta:
         ordering = ["-pushed_at", "digest"]
@@ -347,6 +353,8 @@ class DeletionCheck(models.Model):
         if verdict.outcome == Outcome.UNKNOWN:
             return self.mark_failed(now=now, error=verdict.reason, actor=actor, text=text)
         if verdict.outcome == Outcome.TOO_RECENT:
+            if verdict.retry_at is None:  # ``rules.judge`` always sets it for TOO_RECENT
+                raise ValueError("a TOO_RECENT verdict without retry_at")
             return self.reschedule(due_at=verdict.retry_at, now=now, actor=actor, text=text)
         if verdict.outcome in (Outcome.UNUSED, Outcome.NEEDS_APPROVAL):
             self.last_error = ""
@@ -388,11 +396,11 @@ class UsageSnapshot(models.Model):
     def __str__(self) -> str:
         return f"usage snapshot {self.pk} at {self.taken_at:%Y-%m-%d %H:%M:%S}"
 
-    def answers_by_source(self) -> list[dict]:
+    def answers_by_source(self) -> list[dict[str, Any]]:
         """One row per source and account: regions answered, references found, regions where the
         service is not offered, and every error with its region (an account read in 30 regions
         would otherwise fill a page)."""
-        rows: dict[tuple[str, str], dict] = {}
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
         for answer in self.sources:
             row = rows.setdefault(
                 (answer["source"], answer["account_id"]),
@@ -415,7 +423,7 @@ class UsageSnapshot(models.Model):
         return list(rows.values())
 
     @property
-    def errors(self) -> list[dict]:
+    def errors(self) -> list[dict[str, Any]]:
         return [source for source in self.sources if not source.get("ok")]
 
 

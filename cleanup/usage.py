@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
+from typing import Any, TypeAlias, TypeVar
 
 from django.conf import settings
 
@@ -110,7 +112,7 @@ class Reference:
     tag: str | None
     digest: str | None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["repository"] = "/".join(self.repository)
         return data
@@ -133,6 +135,15 @@ class Unreadable:
             f"({self.where}) names registry {', '.join(sorted(self.registries))} "
             f"in an image the console cannot read: {self.image[:300]!r}"
         )
+
+
+# What a source makes of one image string: a reference, an unreadable one, or None (another
+# registry's image).
+Found: TypeAlias = Reference | Unreadable | None
+Clusters: TypeAlias = Callable[[], list[str]]  # the region's ECS clusters, listed at most once
+# How a source is asked: (account, region, now, clusters) -> what it found.
+Source: TypeAlias = Callable[[AwsAccount, str, datetime, Clusters], list[Found]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -170,8 +181,13 @@ class Snapshot:
     def unreadable_for(self, registry_id: str) -> list[Unreadable]:
         return [item for item in self.unreadable if registry_id in item.registries]
 
-    _by_digest: dict[tuple, list[Reference]] = field(default_factory=lambda: defaultdict(list))
-    _by_tag: dict[tuple, list[Reference]] = field(default_factory=lambda: defaultdict(list))
+    # Keyed by (registry, region, repository, digest) and (registry, region, repository, tag).
+    _by_digest: dict[tuple[str, str, str, str], list[Reference]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    _by_tag: dict[tuple[str, str, str, str | None], list[Reference]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
     def add(self, reference: Reference) -> None:
         self.by_repository[reference.repository].append(reference)
@@ -192,10 +208,10 @@ class Snapshot:
             found += self._by_tag.get((*key, tag), [])
         return found
 
-    def sources_json(self) -> list[dict]:
+    def sources_json(self) -> list[dict[str, Any]]:
         return [asdict(answer) for answer in self.answers]
 
-    def scope_json(self) -> dict:
+    def scope_json(self) -> dict[str, Any]:
         return {
             "accounts": dict(self.scope),
             "skipped": list(self.skipped),
@@ -298,8 +314,14 @@ def _family_revision(arn: str) -> str:
 
 
 def _reference(
-    source, account, region, where, image, *, digest: str | None = None
-) -> Reference | Unreadable | None:
+    source: str,
+    account: AwsAccount,
+    region: str,
+    where: str,
+    image: str,
+    *,
+    digest: str | None = None,
+) -> Found:
     """The reference ``image`` makes; an ``Unreadable`` when it names an account's registry but
     cannot be parsed (fail closed); None for another registry."""
     ref = parse_image(image)
@@ -320,10 +342,12 @@ def _reference(
     )
 
 
-def _task_definitions_source(account, region, now, clusters) -> list[Reference]:
+def _task_definitions_source(
+    account: AwsAccount, region: str, now: datetime, clusters: Clusters
+) -> list[Found]:
     arns = aws.list_active_task_definitions(account, region)
     images = task_definition_images(account, region, arns, now)
-    refs = []
+    refs: list[Found] = []
     for arn in arns:
         for image in images.get(arn, []):
             refs.append(
@@ -338,11 +362,13 @@ def _task_definitions_source(account, region, now, clusters) -> list[Reference]:
     return refs
 
 
-def _services_source(account, region, now, clusters) -> list[Reference]:
+def _services_source(
+    account: AwsAccount, region: str, now: datetime, clusters: Clusters
+) -> list[Found]:
     services = aws.list_services(account, region, clusters())
     arns = {arn for service in services for arn in service.task_definitions}
     images = task_definition_images(account, region, arns, now)
-    refs = []
+    refs: list[Found] = []
     for service in services:
         for arn in service.task_definitions:
             where = f"service {service.cluster}/{service.name} ({_family_revision(arn)})"
@@ -351,8 +377,10 @@ def _services_source(account, region, now, clusters) -> list[Reference]:
     return refs
 
 
-def _tasks_source(account, region, now, clusters) -> list[Reference]:
-    refs = []
+def _tasks_source(
+    account: AwsAccount, region: str, now: datetime, clusters: Clusters
+) -> list[Found]:
+    refs: list[Found] = []
     for task in aws.list_running_tasks(account, region, clusters()):
         where = f"task {task.cluster}/{task.task_arn.rsplit('/', 1)[-1]} ({_family_revision(task.task_definition_arn)})"
         for image, digest in task.containers:
@@ -363,12 +391,14 @@ def _tasks_source(account, region, now, clusters) -> list[Reference]:
     return refs
 
 
-def _lambda_source(account, region, now, clusters) -> list:
+def _lambda_source(
+    account: AwsAccount, region: str, now: datetime, clusters: Clusters
+) -> list[Found]:
     """Every version of every image function: aliases and provisioned concurrency point at
     published versions, and each keeps the digest it was published with."""
     functions = aws.list_image_functions(account, region)
     images = function_images(account, region, functions, now)
-    refs = []
+    refs: list[Found] = []
     for function in functions:
         image = images.get(_function_key(function))
         if image is None:
@@ -390,14 +420,18 @@ def _lambda_source(account, region, now, clusters) -> list:
     return refs
 
 
-def _batch_source(account, region, now, clusters) -> list:
+def _batch_source(
+    account: AwsAccount, region: str, now: datetime, clusters: Clusters
+) -> list[Found]:
     return [
         _reference(SOURCE_BATCH, account, region, f"Batch job definition {where}", image)
         for where, image in aws.list_batch_images(account, region)
     ]
 
 
-def _apprunner_source(account, region, now, clusters) -> list:
+def _apprunner_source(
+    account: AwsAccount, region: str, now: datetime, clusters: Clusters
+) -> list[Found]:
     return [
         _reference(SOURCE_APPRUNNER, account, region, f"App Runner service {where}", image)
         for where, image in aws.list_apprunner_images(account, region)
@@ -405,7 +439,7 @@ def _apprunner_source(account, region, now, clusters) -> list:
 
 
 # (source, the AWS service it reads, how): asked in every usage region of every enabled account.
-ACCOUNT_SOURCES = [
+ACCOUNT_SOURCES: list[tuple[str, str, Source]] = [
     (SOURCE_TASK_DEFINITIONS, "ecs", _task_definitions_source),
     (SOURCE_SERVICES, "ecs", _services_source),
     (SOURCE_TASKS, "ecs", _tasks_source),
@@ -434,7 +468,8 @@ def config_expressions(uris: list[str]) -> list[str]:
         "WHERE resourceType = 'AWS::ECS::TaskDefinition' AND configuration.Status = 'ACTIVE' "
         "AND configuration.ContainerDefinitions.Image IN ("
     )
-    expressions, chunk = [], []
+    expressions: list[str] = []
+    chunk: list[str] = []
     for uri in sorted(set(uris)):
         quoted = "'" + uri.replace("'", "") + "'"
         if chunk and len(head) + len(", ".join([*chunk, quoted])) + 1 > CONFIG_EXPRESSION_LIMIT:
@@ -448,8 +483,8 @@ def config_expressions(uris: list[str]) -> list[str]:
 
 def _config_source(
     account: AwsAccount, region: str, aggregator: str, uris: list[str]
-) -> list[Reference]:
-    refs = []
+) -> list[Found]:
+    refs: list[Found] = []
     for expression in config_expressions(uris):
         for row in aws.select_aggregate(account, region, aggregator, expression):
             configuration = row.get("configuration", {})
@@ -486,7 +521,7 @@ def take_snapshot(
             continue
         snapshot.scope[account.account_id] = account.usage_scope
         for region in regions:
-            clusters = _once(lambda a=account, r=region: aws.list_clusters(a, r))
+            clusters = _once(partial(aws.list_clusters, account, region))
             for name, service, source in ACCOUNT_SOURCES:
                 if name in snapshot.skipped:
                     continue
@@ -498,11 +533,7 @@ def take_snapshot(
                     )
                     continue
                 _ask(
-                    snapshot,
-                    name,
-                    account,
-                    region,
-                    lambda s=source, a=account, r=region, c=clusters: s(a, r, now, c),
+                    snapshot, name, account, region, partial(source, account, region, now, clusters)
                 )
     if config_uris:
         configured = RegistrySettings.objects.select_related("account").exclude(
@@ -519,28 +550,26 @@ def take_snapshot(
                 SOURCE_CONFIG,
                 account,
                 region,
-                lambda a=account, r=region, n=registry.config_aggregator_name, u=uris: (
-                    _config_source(a, r, n, u)
-                ),
+                partial(_config_source, account, region, registry.config_aggregator_name, uris),
             )
     return snapshot
 
 
-def _once(call):
+def _once(call: Callable[[], T]) -> Callable[[], T]:
     """``call``'s answer, asked at most once (the services and the tasks sources share the list of
     clusters); a failure is raised again to every caller."""
-    answer: list = []
+    answers: list[T] = []
+    failures: list[Exception] = []
 
-    def cached():
-        if not answer:
+    def cached() -> T:
+        if not answers and not failures:
             try:
-                answer.append((True, call()))
+                answers.append(call())
             except Exception as exc:  # re-raised below, for each source that needs it
-                answer.append((False, exc))
-        ok, value = answer[0]
-        if not ok:
-            raise value
-        return value
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+        return answers[0]
 
     return cached
 
@@ -549,7 +578,13 @@ def _error_text(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _ask(snapshot: Snapshot, name: str, account: AwsAccount, region: str, call) -> None:
+def _ask(
+    snapshot: Snapshot,
+    name: str,
+    account: AwsAccount,
+    region: str,
+    call: Callable[[], list[Found]],
+) -> None:
     answer = SourceAnswer(source=name, account_id=account.account_id, region=region)
     try:
         found = [ref for ref in call() if ref is not None]

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,7 +23,7 @@ QUEUE_FILTERS = {
 }
 
 
-def _repositories():
+def _repositories() -> QuerySet[Repository]:
     return Repository.objects.select_related("account").annotate(
         image_count=Count("images", filter=Q(images__deleted_at__isnull=True))
     )
@@ -68,10 +68,10 @@ def repository_detail(request: HtmxRequest, pk: int) -> HttpResponse:
             image__repository=repository, status__in=DeletionCheck.OPEN
         )
     }
-    images = list(images[:1000])
-    for image in images:
+    shown = list(images[:1000])
+    for image in shown:
         image.open_check = open_checks.get(image.pk)
-    context = {"repository": repository, "images": images, "show_deleted": show_deleted}
+    context = {"repository": repository, "images": shown, "show_deleted": show_deleted}
     return render(request, "cleanup/repository.html", context)
 
 
@@ -154,7 +154,7 @@ def image_check(request: HtmxRequest, pk: int) -> HttpResponse:
     return redirect("cleanup:check", pk=check.pk)
 
 
-def _queue(status_filter: str):
+def _queue(status_filter: str) -> QuerySet[DeletionCheck]:
     _, statuses = QUEUE_FILTERS[status_filter]
     return (
         DeletionCheck.objects.filter(status__in=statuses)

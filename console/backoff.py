@@ -8,4 +8,5 @@ def after_failures(failures: int, *, base: timedelta, cap: timedelta) -> timedel
     """The wait after ``failures`` failures in a row (1 -> base, 2 -> 2 x base, ... capped).
     Zero or fewer failures wait the base too."""
     doublings = min(max(failures - 1, 0), 40)  # 2**40 x any base is past every cap
-    return min(base * 2**doublings, cap)
+    factor: int = 2**doublings
+    return min(base * factor, cap)

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -12,7 +14,7 @@ NAVIGATION = [
 ]
 
 
-def console(request: HttpRequest) -> dict:
+def console(request: HttpRequest) -> dict[str, Any]:
     path = request.path
     nav = [
         {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.http import HttpRequest
 
@@ -14,7 +15,7 @@ class Tile:
     title: str
     template: str
     order: int = 100
-    context: dict = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
     link: str | None = None
     attention: bool = False
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import timedelta
+from typing import Any, overload
 from urllib.parse import urlsplit
 
 import environ
@@ -26,6 +27,10 @@ class SettingError(ImproperlyConfigured):
         super().__init__(f"Setting {name}={value!r} is invalid: {expected}.")
 
 
+@overload
+def raw(name: str, default: str) -> str: ...
+@overload
+def raw(name: str, default: None = None) -> str | None: ...
 def raw(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return default if value is None or value.strip() == "" else value.strip()
@@ -107,7 +112,7 @@ def key_value(name: str, default: str) -> tuple[str, str]:
     return key.strip(), tag_value.strip()
 
 
-def database(name: str, default: str) -> dict:
+def database(name: str, default: str) -> dict[str, Any]:
     value = raw(name, default)
     scheme = urlsplit(value).scheme
     if scheme not in _DB_SCHEMES:
@@ -117,7 +122,7 @@ def database(name: str, default: str) -> dict:
             "expected a sqlite:/// or postgres:// URL (for example sqlite:///data/console.sqlite3)",
         )
     try:
-        config = environ.Env.db_url_config(value)
+        config: dict[str, Any] = environ.Env.db_url_config(value)
     except Exception as exc:  # django-environ raises several kinds on malformed URLs
         raise SettingError(name, value, str(exc)) from None
     if scheme != "sqlite" and not config.get("NAME"):

@@ -1,8 +1,9 @@
 import re
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponseRedirect
-from django.shortcuts import redirect
+from django.shortcuts import resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
@@ -13,7 +14,7 @@ class HtmxRequest(HttpRequest):
     """Typing shim: the middleware adds ``htmx``; logged-in views always have a user."""
 
     htmx: HtmxDetails
-    user: AbstractBaseUser
+    user: User
 
 
 def htmx_partial(request: HttpRequest, target: str | None = None) -> bool:
@@ -29,7 +30,7 @@ def actor_of(request: HttpRequest) -> str:
     return request.user.get_username()
 
 
-def redirect_back(request: HttpRequest, fallback: str, **kwargs) -> HttpResponseRedirect:
+def redirect_back(request: HttpRequest, fallback: str, **kwargs: Any) -> HttpResponseRedirect:
     """Back to the form's ``next`` when it is a page of this console, else to ``fallback`` (a
     URL name): never an open redirect to another host."""
     target = request.POST.get("next") or request.GET.get("next") or ""
@@ -37,7 +38,7 @@ def redirect_back(request: HttpRequest, fallback: str, **kwargs) -> HttpResponse
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return HttpResponseRedirect(target)
-    return redirect(fallback, **kwargs)
+    return HttpResponseRedirect(resolve_url(fallback, **kwargs))
 
 
 def row_ids(values: list[str]) -> list[int]:

@@ -53,7 +53,8 @@ AUDIT_TARGET_IDS = {
 }
 
 _context: ContextVar[Mapping[str, Any] | None] = ContextVar("console_log_context", default=None)
-_task_tokens: dict[str, Token] = {}
+ContextToken = Token[Mapping[str, Any] | None]
+_task_tokens: dict[str, ContextToken] = {}
 
 request_logger = logging.getLogger("console.request")
 task_logger = logging.getLogger("console.task")
@@ -68,13 +69,13 @@ def current() -> dict[str, Any]:
     return dict(_context.get() or {})
 
 
-def bind(**values: Any) -> Token:
+def bind(**values: Any) -> ContextToken:
     """Add ``values`` (``None`` skipped) to the context; ``unbind(token)`` restores the previous."""
     merged = {**(_context.get() or {}), **{k: v for k, v in values.items() if v is not None}}
     return _context.set(merged)
 
 
-def unbind(token: Token) -> None:
+def unbind(token: ContextToken) -> None:
     _context.reset(token)
 
 
@@ -131,7 +132,7 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         given = request.headers.get(REQUEST_ID_HEADER, "")
         rid = given if _REQUEST_ID_PATTERN.match(given) else new_request_id()
-        request.request_id = rid
+        request.request_id = rid  # type: ignore[attr-defined]  # an attribute HttpRequest does not declare
         token = bind(request_id=rid)
         started = time.perf_counter()
         try:
@@ -153,7 +154,13 @@ class RequestContextMiddleware:
         finally:
             unbind(token)
 
-    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> None:
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., HttpResponse],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> None:
         # Runs after every middleware's process_request, so authentication has happened; the
         # token is dropped on purpose: __call__ restores the whole context when the request ends.
         user = getattr(request, "user", None)
@@ -171,7 +178,7 @@ def remember_request_id(sender: Any, task: dict[str, Any], **kwargs: Any) -> Non
         task[TASK_REQUEST_ID] = rid
 
 
-def domain_ids(func: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
+def domain_ids(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     """The task's arguments that are domain ids, by parameter name."""
     if not callable(func):
         return {}

@@ -25,6 +25,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -66,8 +67,9 @@ REQUEST_SECONDS = Histogram(
 )
 
 
-def _model(label: str):
-    """The model ``app_label.ModelName`` or ``None`` when its app is not installed."""
+def _model(label: str) -> Any:
+    """The model ``app_label.ModelName`` or ``None`` when its app is not installed (``Any``: looked
+    up by label, so its manager's own methods are unknown here)."""
     try:
         return apps.get_model(label)
     except LookupError:
@@ -212,7 +214,7 @@ def _build_registry() -> CollectorRegistry:
     if MULTIPROCESS_DIR:
         from prometheus_client import multiprocess
 
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
     else:
         registry.register(REQUESTS)
         registry.register(REQUEST_SECONDS)

@@ -13,6 +13,7 @@ audience, so ``_verify_jws`` does it here. Every refused sign-in is in the audit
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
@@ -20,10 +21,10 @@ import jwt
 import requests
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import path
 from mozilla_django_oidc import views as oidc_views
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
@@ -58,7 +59,7 @@ def roles_from_claims(claims: dict[str, Any]) -> set[str]:
     }
 
 
-def sync_roles(user, claims: dict[str, Any]) -> tuple[set[str], set[str]]:
+def sync_roles(user: User, claims: dict[str, Any]) -> tuple[set[str], set[str]]:
     """Make the user's console roles exactly those the claims grant. Returns (added, removed)."""
     wanted = roles_from_claims(claims)
     have = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
@@ -99,15 +100,15 @@ def record_failure(request: HttpRequest | None, reason: str, who: str = "") -> N
     )
 
 
-class ConsoleOIDCBackend(OIDCAuthenticationBackend):
+class ConsoleOIDCBackend(OIDCAuthenticationBackend):  # type: ignore[misc]  # mozilla-django-oidc is untyped
     """mozilla-django-oidc's backend with audience/issuer checks, roles from claims, and audit."""
 
-    def authenticate(self, request, **kwargs):
+    def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> User | None:
         if request is None or not request.GET.get("code") or not request.GET.get("state"):
             return None  # not an OIDC callback: password sign-ins go to ModelBackend
         self._claims: dict[str, Any] = {}
         try:
-            user = super().authenticate(request, **kwargs)
+            user: User | None = super().authenticate(request, **kwargs)
         except (SuspiciousOperation, jwt.PyJWTError, requests.RequestException) as exc:
             record_failure(request, f"{type(exc).__name__}: {exc}", self._who())
             return None
@@ -117,16 +118,16 @@ class ConsoleOIDCBackend(OIDCAuthenticationBackend):
             record_failure(request, "the user is deactivated", user.get_username())
         return user
 
-    def get_user(self, user_id):
+    def get_user(self, user_id: int) -> User | None:
         """The session's user, only while active: a user deactivated in the console or the admin
         loses the sessions signed in through the provider too (the base class does not check)."""
-        user = super().get_user(user_id)
+        user: User | None = super().get_user(user_id)
         return user if user is not None and user.is_active else None
 
     def _who(self) -> str:
         return str(self._claims.get("email") or self._claims.get("sub") or "")
 
-    def _verify_jws(self, payload, key):
+    def _verify_jws(self, payload: str | bytes, key: jwt.PyJWK | str | bytes) -> dict[str, Any]:
         """Check signature, algorithm, audience, expiry and (when configured) issuer."""
         header = jwt.get_unverified_header(payload)
         if header.get("alg") != self.OIDC_RP_SIGN_ALGO:
@@ -147,7 +148,9 @@ class ConsoleOIDCBackend(OIDCAuthenticationBackend):
         except jwt.PyJWTError as exc:
             raise SuspiciousOperation(f"ID token refused: {exc}") from exc
 
-    def get_userinfo(self, access_token, id_token, payload):
+    def get_userinfo(
+        self, access_token: str, id_token: str, payload: dict[str, Any]
+    ) -> dict[str, Any]:
         """The ID token's claims, completed by the userinfo endpoint (groups are often only in
         one of them)."""
         claims = dict(payload)
@@ -155,48 +158,52 @@ class ConsoleOIDCBackend(OIDCAuthenticationBackend):
         claims.update(super().get_userinfo(access_token, id_token, payload))
         return claims
 
-    def verify_claims(self, claims):
+    def verify_claims(self, claims: dict[str, Any]) -> bool:
         return bool(claims.get("email")) and claims.get("email_verified", True) is not False
 
-    def get_username(self, claims):
-        return claims["email"][:150]
+    def get_username(self, claims: dict[str, Any]) -> str:
+        email: str = claims["email"]
+        return email[:150]
 
-    def create_user(self, claims):
-        user = self.UserModel.objects.create_user(self.get_username(claims), email=claims["email"])
+    def create_user(self, claims: dict[str, Any]) -> User:
+        user: User = self.UserModel.objects.create_user(
+            self.get_username(claims), email=claims["email"]
+        )
         self._update_profile(user, claims)
         sync_roles(user, claims)
         return user
 
-    def update_user(self, user, claims):
+    def update_user(self, user: User, claims: dict[str, Any]) -> User:
         self._update_profile(user, claims)
         sync_roles(user, claims)
         return user
 
-    def _update_profile(self, user, claims) -> None:
+    def _update_profile(self, user: User, claims: dict[str, Any]) -> None:
         first, last = claims.get("given_name", ""), claims.get("family_name", "")
         if (first, last) != (user.first_name, user.last_name) and (first or last):
             user.first_name, user.last_name = first[:150], last[:150]
             user.save(update_fields=["first_name", "last_name"])
 
 
-class CallbackView(oidc_views.OIDCAuthenticationCallbackView):
+class CallbackView(oidc_views.OIDCAuthenticationCallbackView):  # type: ignore[misc]  # mozilla-django-oidc is untyped
     """Records the provider's own refusals (``?error=access_denied``...) in the audit history."""
 
-    def get(self, request):
+    def get(self, request: HttpRequest) -> HttpResponse:
         if request.GET.get("error"):
             record_failure(
                 request,
                 f"provider answered {request.GET['error']}: {request.GET.get('error_description', '')}",
             )
-        return super().get(request)
+        response: HttpResponse = super().get(request)
+        return response
 
 
-def _only_when_enabled(view):
+def _only_when_enabled(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """The OIDC pages exist only when OIDC is configured; they are reachable signed out."""
 
     @login_not_required
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not settings.OIDC_ENABLED:
             raise Http404("single sign-on is not configured")
         return view(request, *args, **kwargs)

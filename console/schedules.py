@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from croniter import croniter
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -37,7 +38,8 @@ class Recurring:
         django-q reads it)."""
         if self.minutes is not None:
             return moment + timedelta(minutes=self.minutes)
-        return croniter(self.cron, timezone.localtime(moment)).get_next(datetime)
+        fire: datetime = croniter(self.cron, timezone.localtime(moment)).get_next(datetime)
+        return fire
 
     def interval_after(self, moment: datetime) -> timedelta:
         """The time between the fire due at ``moment`` and the one after it (for a cron
@@ -127,7 +129,7 @@ def _tables_exist(using: str) -> bool:
     return {Schedule._meta.db_table, ScheduleRun._meta.db_table} <= tables
 
 
-def sync_after_migrate(using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
+def sync_after_migrate(using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
     """``post_migrate`` receiver. Sent after every ``migrate`` and ``flush``, also after one that
     unapplied django-q's or the console's migrations (``migrate django_q zero``): then the
     tables are gone and there is nothing to write."""

@@ -7,6 +7,7 @@ Everything an operator sets comes from the environment (an optional ``.env`` fil
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -231,7 +232,7 @@ if LOG_FORMAT not in {"plain", "json"}:
 LOG_LEVEL = env.raw("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise env.SettingError("LOG_LEVEL", LOG_LEVEL, "expected DEBUG, INFO, WARNING or ERROR")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "console.logs.ContextFilter"}},
@@ -279,7 +280,7 @@ AXES_FAILURE_LIMIT = env.integer("LOGIN_FAILURE_LIMIT", 10, minimum=1)
 AXES_COOLOFF_TIME = env.duration("LOGIN_FAILURE_WINDOW", "15m")
 if AXES_COOLOFF_TIME.total_seconds() < 60:
     raise env.SettingError(
-        "LOGIN_FAILURE_WINDOW", env.raw("LOGIN_FAILURE_WINDOW"), "expected at least 1m"
+        "LOGIN_FAILURE_WINDOW", env.raw("LOGIN_FAILURE_WINDOW", "15m"), "expected at least 1m"
     )
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = False

@@ -126,7 +126,9 @@ def start_heartbeat(sender: Any = None, proc_name: str = "", **kwargs: Any) -> H
     return heartbeat
 
 
-def record_schedule_run(sender: Any = None, task: dict | None = None, **kwargs: Any) -> None:
+def record_schedule_run(
+    sender: Any = None, task: dict[str, Any] | None = None, **kwargs: Any
+) -> None:
     """``pre_execute`` receiver: a task created by the scheduler carries its schedule's name."""
     name = (task or {}).get("group")
     if not isinstance(name, str) or schedules.get(name) is None:

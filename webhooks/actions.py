@@ -181,13 +181,13 @@ def claim_batch(now: datetime, limit: int = DRAIN_BATCH) -> list[int]:
 
 def do_drain_inbox(
     *, budget: float = DRAIN_SECONDS, monotonic: Callable[[], float] = time.monotonic
-) -> Counter:
+) -> Counter[str]:
     """Process due events in claimed batches until none is left or ``budget`` seconds passed;
     then, if some are left, ask for another drain (it goes behind what is queued meanwhile).
     A full first batch asks for a second drain at once, so a second worker can share a burst."""
     DrainRequest.objects.filter(pk=1).update(requested_at=None)  # later events ask again
     started = monotonic()
-    outcomes: Counter = Counter()
+    outcomes: Counter[str] = Counter()
     first = True
     while True:
         now = clock.now()
@@ -264,14 +264,14 @@ def _record_failure(event: InboundEvent, now: datetime, error: str) -> None:
 
 def do_process_pending(
     now: datetime | None = None, *, wait_for_retry: bool = True, limit: int | None = PROCESS_BATCH
-) -> Counter:
+) -> Counter[str]:
     """Process pending events oldest first: those accepted while the worker was down and those
     whose retry is due (or, with ``wait_for_retry=False``, every pending event now)."""
     now = now or clock.now()
     pending = InboundEvent.objects.due(now) if wait_for_retry else InboundEvent.objects.pending(now)
-    ids = pending.order_by("received_at", "id").values_list("id", flat=True)
-    ids = list(ids[:limit] if limit else ids)
-    outcomes: Counter = Counter()
+    ordered = pending.order_by("received_at", "id").values_list("id", flat=True)
+    ids = list(ordered[:limit] if limit else ordered)
+    outcomes: Counter[str] = Counter()
     for event_id in ids:
         outcome = do_process_event(event_id, now, wait_for_retry=wait_for_retry)
         outcomes[outcome or "skipped"] += 1

@@ -25,13 +25,13 @@ class Classification:
 
 def classify_eventbridge(event: dict[str, Any]) -> Classification:
     detail_type = str(event.get("detail-type", ""))
-    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    detail = _object(event.get("detail"))
     account = str(event.get("account", ""))[:12]
     kind = registry.OTHER
     summary = f"{event.get('source', '')} {detail_type}".strip()
     if detail_type == "CloudWatch Alarm State Change":
         kind = registry.ALARM_STATE_CHANGE
-        state = detail.get("state") if isinstance(detail.get("state"), dict) else {}
+        state = _object(detail.get("state"))
         summary = f"{detail.get('alarmName', '?')} -> {state.get('value', '?')}"
     elif (
         detail_type == "AWS API Call via CloudTrail"
@@ -44,11 +44,7 @@ def classify_eventbridge(event: dict[str, Any]) -> Classification:
         summary = f"{detail.get('eventName')} {target}".strip()
     elif detail_type == "Config Configuration Item Change":
         kind = registry.CONFIG_ITEM_CHANGE
-        item = (
-            detail.get("configurationItem")
-            if isinstance(detail.get("configurationItem"), dict)
-            else {}
-        )
+        item = _object(detail.get("configurationItem"))
         summary = f"{item.get('resourceType', '?')} {item.get('resourceId', '')}".strip()
     return Classification(
         kind=kind, account_id=account, detail_type=detail_type, summary=summary[:300]
@@ -81,6 +77,11 @@ def classify_sns(envelope: dict[str, Any], message: Any) -> Classification:
         )
     subject = envelope.get("Subject") or ""
     return Classification(kind=registry.OTHER, account_id=topic_account, summary=str(subject)[:300])
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
 
 
 def _account_of_arn(arn: str) -> str:

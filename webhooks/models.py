@@ -22,15 +22,15 @@ BACKOFF_CAP = timedelta(hours=1)
 PROCESSING_LEASE = timedelta(seconds=60)
 
 
-class InboundEventQuerySet(models.QuerySet):
-    def pending(self, now: datetime):
+class InboundEventQuerySet(models.QuerySet["InboundEvent"]):
+    def pending(self, now: datetime) -> InboundEventQuerySet:
         """Events still owed processing: received (first time or retry) or abandoned mid-way."""
         return self.filter(
             Q(status=InboundEvent.Status.RECEIVED)
             | Q(status=InboundEvent.Status.PROCESSING, claimed_at__lt=now - PROCESSING_LEASE)
         )
 
-    def due(self, now: datetime):
+    def due(self, now: datetime) -> InboundEventQuerySet:
         """Pending events whose retry back-off, if any, has ended."""
         return self.pending(now).filter(
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
@@ -92,7 +92,8 @@ class InboundEvent(models.Model):
     @cached_property
     def envelope(self) -> dict[str, Any]:
         """The body as parsed JSON (the EventBridge event, or the SNS message envelope)."""
-        return json.loads(self.raw_body)
+        envelope: dict[str, Any] = json.loads(self.raw_body)  # both doors store JSON objects only
+        return envelope
 
     @cached_property
     def payload(self) -> Any:

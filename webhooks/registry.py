@@ -70,8 +70,7 @@ def handler_for(kind: str) -> Handler | None:
 def override(kind: str, handler: Handler | None) -> Iterator[None]:
     """For tests: handle ``kind`` with ``handler`` (``None``: no handler) inside the block, then put
     back whatever was registered before."""
-    missing = object()
-    previous = _handlers.get(kind, missing)
+    previous = _handlers.get(kind)
     if handler is None:
         _handlers.pop(kind, None)
     else:
@@ -79,7 +78,7 @@ def override(kind: str, handler: Handler | None) -> Iterator[None]:
     try:
         yield
     finally:
-        if previous is missing:
+        if previous is None:
             _handlers.pop(kind, None)
         else:
             _handlers[kind] = previous

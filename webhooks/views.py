@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.paginator import Paginator
 from django.db import DatabaseError
+from django.db.models import Field
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
@@ -24,10 +25,18 @@ from webhooks.models import InboundEvent, parse_sns_message
 
 logger = logging.getLogger(__name__)
 MAX_BODY = 256 * 1024
-DETAIL_TYPE_LENGTH = InboundEvent._meta.get_field("detail_type").max_length
-DEDUPE_KEY_LENGTH = InboundEvent._meta.get_field("dedupe_key").max_length
-TOPIC_ARN_LENGTH = InboundEvent._meta.get_field("topic_arn").max_length
 PAGE_SIZE = 50
+
+
+def _max_length(field: Field[Any, Any]) -> int:
+    if field.max_length is None:
+        raise TypeError(f"{field} has no max_length")
+    return field.max_length
+
+
+DETAIL_TYPE_LENGTH = _max_length(InboundEvent._meta.get_field("detail_type"))
+DEDUPE_KEY_LENGTH = _max_length(InboundEvent._meta.get_field("dedupe_key"))
+TOPIC_ARN_LENGTH = _max_length(InboundEvent._meta.get_field("topic_arn"))
 
 
 def error(status: int, text: str) -> JsonResponse:

@@ -4,9 +4,11 @@ targets of a repository, an image and a check."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 import audit
 from cleanup.models import DeletionCheck, Image, Repository
@@ -23,7 +25,9 @@ def opt_in_tag() -> tuple[str, str]:
 
 def is_opted_in(tags: dict[str, str] | None) -> bool:
     key, value = opt_in_tag()
-    return bool(tags) and tags.get(key) == value
+    if not tags:
+        return False
+    return tags.get(key) == value
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -58,7 +62,9 @@ def check_target(check: DeletionCheck) -> dict[str, Any]:
     }
 
 
-def finish_check(check: DeletionCheck, status: str, *, now, actor: str, reason: str) -> None:
+def finish_check(
+    check: DeletionCheck, status: str, *, now: datetime, actor: str, reason: str
+) -> None:
     """Close a check for good (cancelled, rejected, kept) and audit it as ``check.<status>``."""
     check.save(update_fields=check.finish(status, now=now, actor=actor, reason=reason))
     audit.record(
@@ -70,7 +76,9 @@ def finish_check(check: DeletionCheck, status: str, *, now, actor: str, reason: 
     )
 
 
-def cancel_open_checks(checks, *, now, actor: str, reason: str) -> None:
+def cancel_open_checks(
+    checks: QuerySet[DeletionCheck], *, now: datetime, actor: str, reason: str
+) -> None:
     """Cancel the checks of ``checks`` (a queryset) that are open and that no worker holds."""
     for check in checks.filter(status__in=DeletionCheck.CANCELLABLE).select_related(
         "image__repository__account"

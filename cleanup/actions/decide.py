@@ -8,6 +8,8 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
@@ -25,7 +27,7 @@ DECIDE_BATCH = 10_000
 DECIDE_CHUNK = 500
 CLAIM_LEASE = timedelta(minutes=15)
 # The audit action of a decision, by the status it leaves the check in.
-DECISION_ACTIONS = {
+DECISION_ACTIONS: dict[str, str] = {
     Status.FAILED: "check.failed",
     Status.SCHEDULED: "check.rescheduled",
     Status.AWAITING_APPROVAL: "check.awaiting_approval",
@@ -129,7 +131,9 @@ def protected_digests(repositories: list[Repository]) -> dict[int, set[str]]:
     return protected
 
 
-def evidence(verdict: rules.Verdict, snapshot: usage.Snapshot, stored: UsageSnapshot) -> dict:
+def evidence(
+    verdict: rules.Verdict, snapshot: usage.Snapshot, stored: UsageSnapshot
+) -> dict[str, Any]:
     return {
         "snapshot_id": stored.pk,
         "taken_at": snapshot.taken_at.isoformat(),
@@ -142,7 +146,7 @@ def evidence(verdict: rules.Verdict, snapshot: usage.Snapshot, stored: UsageSnap
     }
 
 
-def mark_used(used: dict[int, list[dict]], now: datetime) -> None:
+def mark_used(used: dict[int, list[dict[str, Any]]], now: datetime) -> None:
     """Images a source references: their last use is now, and where they are used."""
     rows = list(Image.objects.filter(pk__in=list(used)))
     for row in rows:
@@ -168,7 +172,7 @@ def decide_claimed(token: str, *, actor: str, now: datetime) -> DecideResult:
     )
     # Commit in chunks: SQLite has one writer, and the web must not wait for a whole batch.
     for chunk in chunks(checks, DECIDE_CHUNK):
-        used: dict[int, list[dict]] = {}
+        used: dict[int, list[dict[str, Any]]] = {}
         to_delete: list[int] = []
         with transaction.atomic():
             for check in chunk:
@@ -190,7 +194,7 @@ def decide_claimed(token: str, *, actor: str, now: datetime) -> DecideResult:
                     to_delete.append(check.pk)
             mark_used(used, now)
             if to_delete:
-                transaction.on_commit(lambda ids=to_delete: enqueue_deletion(ids))
+                transaction.on_commit(partial(enqueue_deletion, to_delete))
     return result
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -120,7 +120,6 @@ def _delete_claimed(checks: list[DeletionCheck], now: datetime, result: DeleteRe
             now,
             result,
         )
-    return result
 
 
 def _delete_in_repository(
@@ -232,7 +231,7 @@ def _deleted_with_answer_lost(check: DeletionCheck, state: usage.RepositoryState
 
 def _delete_chunk(
     repository: Repository,
-    chunk: list[tuple[DeletionCheck, rules.Verdict]],
+    chunk: Sequence[tuple[DeletionCheck, rules.Verdict]],
     run: Evidence,
     now: datetime,
     result: DeleteResult,

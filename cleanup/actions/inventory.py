@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 
@@ -80,7 +81,7 @@ def _upsert_repository(
     account: AwsAccount,
     region: str,
     info: aws.RepositoryInfo,
-    replication: list[dict],
+    replication: list[dict[str, Any]],
     actor: str,
     now: datetime,
 ) -> Repository:

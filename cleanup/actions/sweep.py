@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 
@@ -39,7 +40,7 @@ def do_sweep(
             "image_id", flat=True
         )
     )
-    used: dict[int, list[dict]] = {}
+    used: dict[int, list[dict[str, Any]]] = {}
     create: list[DeletionCheck] = []
     for repository in Repository.objects.filter(
         opted_in=True, deleted_at__isnull=True

@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -44,10 +45,10 @@ class Command(BaseCommand):
         )
         verify.add_argument("--json", action="store_true")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, f"handle_{options['command']}")(options)
 
-    def handle_add(self, options: dict) -> None:
+    def handle_add(self, options: dict[str, Any]) -> None:
         from django.conf import settings
 
         if AwsAccount.objects.filter(account_id=options["account_id"]).exists():
@@ -71,7 +72,7 @@ class Command(BaseCommand):
             raise CommandError(f"invalid account: {describe(exc)}") from None
         self.stdout.write(f"added {account.account_id} {account.name}")
 
-    def handle_list(self, options: dict) -> None:
+    def handle_list(self, options: dict[str, Any]) -> None:
         accounts = list(AwsAccount.objects.all())
         if options["json"]:
             self.stdout.write(json.dumps([as_json(account) for account in accounts], indent=2))
@@ -83,7 +84,7 @@ class Command(BaseCommand):
                 f"{'enabled' if account.enabled else 'disabled':<9} verification: {account.verification_state}"
             )
 
-    def handle_verify(self, options: dict) -> None:
+    def handle_verify(self, options: dict[str, Any]) -> None:
         if options["account_id"]:
             accounts = list(AwsAccount.objects.filter(account_id=options["account_id"]))
             if not accounts:
@@ -112,7 +113,7 @@ def split_regions(text: str) -> list[str]:
     return [region.strip() for region in text.split(",") if region.strip()]
 
 
-def as_json(account: AwsAccount) -> dict:
+def as_json(account: AwsAccount) -> dict[str, Any]:
     return {
         "account_id": account.account_id,
         "name": account.name,

@@ -10,6 +10,7 @@ makes it run. The append-only trigger stays as a second line.
 
 import os
 import re
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
@@ -55,7 +56,7 @@ class Command(BaseCommand):
             "does not exist yet (docker-compose.yml does)",
         )
 
-    def handle(self, *args, role: str, password_env: str | None, **options) -> None:
+    def handle(self, *args: Any, role: str, password_env: str | None, **options: Any) -> None:
         if connection.vendor != "postgresql":
             raise CommandError("grant_app_role is for PostgreSQL (SQLite has no roles)")
         if not re.fullmatch(ROLE_NAME, role):

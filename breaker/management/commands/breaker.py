@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -78,7 +79,7 @@ class Command(BaseCommand):
         )
         tick.add_argument("--json", action="store_true")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, f"handle_{options['command']}")(options)
 
     def _breaker(self, name: str) -> Breaker:
@@ -87,7 +88,7 @@ class Command(BaseCommand):
             raise CommandError(f"no breaker named {name}")
         return breaker
 
-    def handle_add(self, options: dict) -> None:
+    def handle_add(self, options: dict[str, Any]) -> None:
         account = AwsAccount.objects.filter(account_id=options["account"]).first()
         if account is None:
             raise CommandError(
@@ -125,7 +126,7 @@ class Command(BaseCommand):
                 f"added {breaker.name}: {breaker.function_name} <- {breaker.queue_arn} (mapping {breaker.mapping_uuid})"
             )
 
-    def handle_list(self, options: dict) -> None:
+    def handle_list(self, options: dict[str, Any]) -> None:
         breakers = list(Breaker.objects.select_related("account").attention_first())
         if options["json"]:
             self.stdout.write(json.dumps([as_json(breaker) for breaker in breakers], indent=2))
@@ -137,7 +138,7 @@ class Command(BaseCommand):
                 f"{b.function_name:<24} alarm {b.alarm_summary:<8} mapping {b.mapping_state or '?'}"
             )
 
-    def handle_trip(self, options: dict) -> None:
+    def handle_trip(self, options: dict[str, Any]) -> None:
         breaker = self._breaker(options["name"])
         try:
             actions.do_trip(breaker, actor=cli_actor(), reason=options["reason"])
@@ -149,7 +150,7 @@ class Command(BaseCommand):
                 f"{breaker.name} is open but the mapping change failed: {breaker.mapping_error}"
             )
 
-    def handle_reset(self, options: dict) -> None:
+    def handle_reset(self, options: dict[str, Any]) -> None:
         breaker = self._breaker(options["name"])
         actions.do_reset(breaker, actor=cli_actor())
         self.stdout.write(
@@ -160,7 +161,7 @@ class Command(BaseCommand):
                 f"{breaker.name} is closed but the mapping change failed: {breaker.mapping_error}"
             )
 
-    def handle_tick(self, options: dict) -> None:
+    def handle_tick(self, options: dict[str, Any]) -> None:
         report = actions.do_tick(actor=cli_actor())
         if options["json"]:
             self.stdout.write(json.dumps(report.__dict__, indent=2))
@@ -176,7 +177,7 @@ class Command(BaseCommand):
             raise CommandError(f"{len(report.errors)} error(s) during the tick")
 
 
-def as_json(breaker: Breaker) -> dict:
+def as_json(breaker: Breaker) -> dict[str, Any]:
     return {
         "name": breaker.name,
         "account_id": breaker.account.account_id,

@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count, Sum
@@ -41,17 +42,17 @@ class Command(BaseCommand):
         )
         status.add_argument("--json", action="store_true")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, "handle_" + options["command"].replace("-", "_"))(options)
 
-    def emit(self, options: dict, data, lines: list[str]) -> None:
+    def emit(self, options: dict[str, Any], data: object, lines: list[str]) -> None:
         if options.get("json"):
             self.stdout.write(json.dumps(data, indent=2, default=str))
         else:
             for line in lines:
                 self.stdout.write(line)
 
-    def handle_sync(self, options: dict) -> None:
+    def handle_sync(self, options: dict[str, Any]) -> None:
         result = actions.do_sync_inventory(actor=cli_actor())
         data = {
             "repositories": result.repositories,
@@ -70,7 +71,7 @@ class Command(BaseCommand):
         if result.errors:
             raise CommandError("sync could not read everything: " + "; ".join(result.errors))
 
-    def handle_sweep(self, options: dict) -> None:
+    def handle_sweep(self, options: dict[str, Any]) -> None:
         result = actions.do_sweep(actor=cli_actor(), dry_run=options["dry_run"])
         if result.errors:
             raise CommandError(
@@ -104,7 +105,7 @@ class Command(BaseCommand):
             lines,
         )
 
-    def handle_run_due(self, options: dict) -> None:
+    def handle_run_due(self, options: dict[str, Any]) -> None:
         result = actions.do_run_due_checks(actor=cli_actor())
         data = {
             "decided": dict(result.decided),
@@ -116,7 +117,7 @@ class Command(BaseCommand):
         ]
         self.emit(options, data, lines + [f"error: {e}" for e in result.errors])
 
-    def handle_approve(self, options: dict) -> None:
+    def handle_approve(self, options: dict[str, Any]) -> None:
         if options["all"] == bool(options["check_ids"]):
             raise CommandError("give CHECK_ID... or --all (not both)")
         waiting = DeletionCheck.objects.filter(status=DeletionCheck.Status.AWAITING_APPROVAL)
@@ -134,7 +135,7 @@ class Command(BaseCommand):
             [f"check {pk}: {status}" for pk, status in final.items()] or ["nothing to approve"],
         )
 
-    def handle_status(self, options: dict) -> None:
+    def handle_status(self, options: dict[str, Any]) -> None:
         counts = dict(
             DeletionCheck.objects.values_list("status")
             .annotate(n=Count("id"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from django.db import connections
 from django_q.management.commands import qcluster
@@ -18,10 +19,10 @@ from console import clock, schedules, worker
 logger = logging.getLogger(__name__)
 
 
-class Command(qcluster.Command):
+class Command(qcluster.Command):  # type: ignore[misc]  # django-q2 is untyped
     help = "Starts the worker (a django-q cluster) after writing the recurring schedules."
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         changed = schedules.sync()
         logger.info(
             "worker: %s schedules, %s created or repaired", len(schedules.registered()), changed

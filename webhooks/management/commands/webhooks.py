@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -18,10 +19,10 @@ class Command(BaseCommand):
         )
         process.add_argument("--json", action="store_true")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, f"handle_{options['command']}")(options)
 
-    def handle_process(self, options: dict) -> None:
+    def handle_process(self, options: dict[str, Any]) -> None:
         outcomes = actions.do_process_pending(wait_for_retry=False, limit=None)
         still_pending = InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).count()
         counts = {
