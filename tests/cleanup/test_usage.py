@@ -6,8 +6,8 @@ import pytest
 
 from cleanup import usage
 from console import schedules
+from scenarios.fake_aws import FakeAws
 from tests.cleanup.conftest import NOW
-from tests.cleanup.fake_aws import FakeAws
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -43,7 +43,7 @@ def test_a_reference_with_tag_and_digest_counts_by_digest_only(db):
     from accounts.models import AwsAccount
 
     account = AwsAccount(account_id="222222222222", regions=["eu-west-1"])
-    ref = usage._reference(
+    ref = usage.reference(
         "s",
         account,
         "eu-west-1",
