@@ -24,13 +24,14 @@ from cleanup.actions.decide import (
     decide_claimed,
     do_run_due_checks,
 )
-from cleanup.actions.delete import DeleteResult, do_delete_due, do_delete_images
+from cleanup.actions.delete import do_delete_due, do_delete_images
 from cleanup.actions.inventory import (
     SyncResult,
     do_sync_inventory,
     read_repository_state,
     sync_images,
 )
+from cleanup.actions.outcomes import DeleteResult
 from cleanup.actions.policy import (
     POLICY_FIELDS,
     do_protect_images,

@@ -19,7 +19,7 @@ import requests
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-STARTUP_TIMEOUT = 45.0
+STARTUP_TIMEOUT = 120.0  # the seed reads production in every region moto enables (38)
 STOP_TIMEOUT = 15.0
 BANNER = re.compile(r"Sign in at (\S+) as admin with password (\S+)")
 
