@@ -30,7 +30,7 @@ DRAIN_BATCH = 50
 DRAIN_SECONDS = 2.0
 # A drain asked for this long ago and never started (its task was lost with a worker) is asked
 # for again by the next event; the minute sweep processes what is due meanwhile.
-DRAIN_REQUEST_STALE = timedelta(minutes=2)
+DRAIN_REQUEST_STALE = timedelta(seconds=60)
 
 
 def enqueue_processing(event_id: int) -> None:
@@ -46,10 +46,16 @@ def after_receiving(event: InboundEvent) -> None:
         request_drain()
 
 
-def request_drain(now: datetime | None = None) -> bool:
+def request_drain(now: datetime | None = None, *, force: bool = False) -> bool:
     """Ask for a drain of the inbox unless one is asked for already; True when this call asked
-    (and enqueued the drain task). One conditional update: of many callers one sees 1."""
+    (and enqueued the drain task). One conditional update: of many callers one sees 1.
+    ``force``: enqueue a drain even if one was asked for (the minute pass: that one may have been
+    lost with a worker; a second drain finds nothing or shares the work)."""
     now = now or clock.now()
+    if force:
+        DrainRequest.objects.update_or_create(pk=1, defaults={"requested_at": now})
+        async_task("webhooks.tasks.drain", timeout=TASK_TIMEOUT, group="webhooks")
+        return True
     idle = Q(requested_at__isnull=True) | Q(requested_at__lt=now - DRAIN_REQUEST_STALE)
     asked = DrainRequest.objects.filter(idle, pk=1).update(requested_at=now)
     if not asked:
@@ -118,8 +124,10 @@ def _claim(event_id: int, now: datetime, *, wait_for_retry: bool) -> bool:
     pending = (
         InboundEvent.objects.pending(now) if not wait_for_retry else InboundEvent.objects.due(now)
     )
+    # A token of its own: a drain that held the event before its lease ended sees it is no
+    # longer its own (``_renew_claim``) and leaves it alone.
     claimed = pending.filter(pk=event_id).update(
-        status=InboundEvent.Status.PROCESSING, claimed_at=now
+        status=InboundEvent.Status.PROCESSING, claimed_at=now, claim=uuid.uuid4().hex
     )
     return claimed == 1
 
@@ -196,10 +204,16 @@ def do_drain_inbox(
             request_drain(now)
         first = False
         for event in InboundEvent.objects.filter(id__in=ids).order_by("received_at", "id"):
+            # The lease runs per event, from now: a slow batch must not outlive it and have
+            # another worker take (and handle again) events this drain has not reached yet.
+            started_at = clock.now()
+            if not _renew_claim(event, started_at):
+                outcomes["taken by another worker"] += 1
+                continue
             # Each event's lines carry the id of the request that delivered it, as its own
             # task's would (console.logs).
             with logs.bound(event_id=event.pk, request_id=event.request_id or None):
-                status = _process(event, now)
+                status = _process(event, started_at)
                 logs.task_logger.info("inbound event %s %s by the drain", event.pk, status)
             outcomes[status] += 1
         if len(ids) < DRAIN_BATCH:
@@ -207,6 +221,14 @@ def do_drain_inbox(
         if monotonic() - started >= budget:
             request_drain(clock.now())
             return outcomes
+
+
+def _renew_claim(event: InboundEvent, now: datetime) -> bool:
+    """Still ours (its lease did not end and nobody re-took it)? Then start its lease again."""
+    renewed = InboundEvent.objects.filter(
+        pk=event.pk, claim=event.claim, status=InboundEvent.Status.PROCESSING
+    ).update(claimed_at=now)
+    return renewed == 1
 
 
 def _finish(event: InboundEvent, now: datetime, status: str, note: str) -> None:
@@ -266,7 +288,8 @@ def do_process_pending(
     now: datetime | None = None, *, wait_for_retry: bool = True, limit: int | None = PROCESS_BATCH
 ) -> Counter[str]:
     """Process pending events oldest first: those accepted while the worker was down and those
-    whose retry is due (or, with ``wait_for_retry=False``, every pending event now)."""
+    whose retry is due (or, with ``wait_for_retry=False``, every pending event now). When more
+    are due than one pass takes, a drain is asked for (a lost drain task is replaced here)."""
     now = now or clock.now()
     pending = InboundEvent.objects.due(now) if wait_for_retry else InboundEvent.objects.pending(now)
     ordered = pending.order_by("received_at", "id").values_list("id", flat=True)

@@ -100,3 +100,32 @@ def test_a_lost_drain_request_is_asked_again_once_stale(enqueued):
     assert actions.request_drain(now + timedelta(seconds=5)) is False  # already asked
     assert actions.request_drain(now + actions.DRAIN_REQUEST_STALE + timedelta(seconds=1)) is True
     assert [task[0] for task in enqueued] == ["webhooks.tasks.drain"] * 2
+
+
+def test_a_slow_batch_never_has_an_event_handled_twice(client, enqueued, monkeypatch):
+    """Found by the two-worker test: a batch slower than the lease let the minute pass re-take
+    the events the drain had not reached yet, and both handled them."""
+    from webhooks import registry
+
+    for n in range(3):
+        receive(client, shapes.config_item_event(event_id=f"slow-{n}"))
+    start = clock.now()
+    now = [start]
+    monkeypatch.setattr(clock, "now", lambda: now[0])
+    calls: list[int] = []
+
+    def slow_handler(event):
+        calls.append(event.pk)
+        if len(calls) == 1:  # the first event takes 61 s; meanwhile another worker looks
+            now[0] = start + timedelta(seconds=61)
+            others = list(InboundEvent.objects.exclude(pk=event.pk).order_by("pk"))
+            actions.do_process_event(others[0].pk, now[0])  # one it finishes
+            assert actions._claim(others[1].pk, now[0], wait_for_retry=True)  # one it is still on
+        return "done"
+
+    with registry.override(registry.CONFIG_ITEM_CHANGE, slow_handler):
+        actions.do_drain_inbox()
+
+    pks = list(InboundEvent.objects.order_by("pk").values_list("pk", flat=True))
+    assert calls == pks[:2]  # the drain's first, and the one the other worker finished
+    assert InboundEvent.objects.get(pk=pks[2]).status == "processing"  # left to its new owner
