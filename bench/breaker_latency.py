@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import logging
 import math
 import os
 import signal
@@ -40,18 +39,20 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import boto3
-from moto.awslambda.models import LambdaBackend
-from moto.server import ThreadedMotoServer
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scenarios import clients, moto_patches, moto_server  # noqa: E402
+from scenarios.lambdas import execution_role, queue_function_mapping_alarm  # noqa: E402
+
 PYTHON = sys.executable
 API_KEY = "bench-key-" + uuid.uuid4().hex
-ACCOUNT = "123456789012"  # moto's default account: the console's own credentials act there
+ACCOUNT = clients.MOTO_ACCOUNT  # the console's own credentials act there
 REGION = "eu-west-1"
 
 BENCH_SETTINGS = """
@@ -121,24 +122,19 @@ def recreate_postgres(url: str) -> None:
 
 
 class UpdateRecorder:
-    """Notes when moto receives UpdateEventSourceMapping(Enabled=False), per mapping UUID."""
+    """Notes when moto receives UpdateEventSourceMapping(Enabled=False), per mapping UUID
+    (``on_update`` of ``scenarios.moto_patches.mapping_updates``)."""
 
     def __init__(self) -> None:
         self.disabled_at: dict[str, float] = {}
         self.lock = threading.Lock()
         self.done = threading.Condition(self.lock)
-        original = LambdaBackend.update_event_source_mapping
-        recorder = self
 
-        def update_event_source_mapping(backend, uuid_, spec):
-            at = time.time()
-            if spec.get("Enabled") is False:
-                with recorder.lock:
-                    recorder.disabled_at.setdefault(uuid_, at)
-                    recorder.done.notify_all()
-            return original(backend, uuid_, spec)
-
-        LambdaBackend.update_event_source_mapping = update_event_source_mapping
+    def on_update(self, update: moto_patches.MappingUpdate) -> None:
+        if update.enabled is False:
+            with self.lock:
+                self.disabled_at.setdefault(update.uuid, update.at)
+                self.done.notify_all()
 
     def wait_for(self, count: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -203,47 +199,11 @@ def wait_for_health(port: int, server: subprocess.Popen) -> None:
 
 def create_functions(moto_url: str, names: list[str]) -> dict[str, str]:
     """Queue, function, enabled mapping and alarm per name; returns name -> mapping UUID."""
-    session = boto3.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-    )
-    sqs, lam, iam = (session.client(s, endpoint_url=moto_url) for s in ("sqs", "lambda", "iam"))
-    cloudwatch = session.client("cloudwatch", endpoint_url=moto_url)
-    role = iam.create_role(RoleName="bench-execution", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    import io
-    import zipfile
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", "def handler(event, context):\n    return None\n")
-    code = buffer.getvalue()
-    mappings = {}
-    for name in names:
-        url = sqs.create_queue(QueueName=f"{name}-queue")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        lam.create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=role,
-            Handler="handler.handler",
-            Code={"ZipFile": code},
-        )
-        mappings[name] = lam.create_event_source_mapping(
-            EventSourceArn=arn, FunctionName=name, Enabled=True
-        )["UUID"]
-        cloudwatch.put_metric_alarm(
-            AlarmName=f"{name}-errors",
-            MetricName="Errors",
-            Namespace="AWS/Lambda",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-            Dimensions=[{"Name": "FunctionName", "Value": name}],
-        )
-    return mappings
+    aws = clients.at_endpoint(moto_url, REGION)
+    role = execution_role(aws("iam"), "bench-execution")
+    return {
+        name: queue_function_mapping_alarm(aws, name, role_arn=role).mapping_uuid for name in names
+    }
 
 
 def alarm_event(alarm: dict) -> dict:
@@ -278,7 +238,6 @@ def percentile(values: list[float], share: float) -> float:
 
 def main() -> None:
     args = arguments()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
     workdir = Path(tempfile.mkdtemp(prefix="bench-breaker-"))
     (workdir / "bench_breaker_settings.py").write_text(BENCH_SETTINGS)
     database_url = args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
@@ -286,14 +245,19 @@ def main() -> None:
         recreate_postgres(args.database_url)
 
     recorder = UpdateRecorder()
-    moto_port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-    moto.start()
-    moto_url = f"http://127.0.0.1:{moto_port}"
-    config = http.client.HTTPConnection("127.0.0.1", moto_port, timeout=5)
-    config.request("POST", "/moto-api/config", body=json.dumps({"lambda": {"use_docker": False}}))
-    config.getresponse().read()
+    with ExitStack() as moto:
+        moto_url = moto.enter_context(moto_server.in_this_process())
+        moto.enter_context(moto_patches.mapping_updates(on_update=recorder.on_update))
+        measure(args, workdir, database_url, moto_url, recorder)
 
+
+def measure(
+    args: argparse.Namespace,
+    workdir: Path,
+    database_url: str,
+    moto_url: str,
+    recorder: UpdateRecorder,
+) -> None:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "Q_REDIS_URL"},
         "PYTHONPATH": os.pathsep.join([str(workdir), str(ROOT)]),
@@ -346,13 +310,7 @@ def main() -> None:
         wait_for_health(web_port, processes[0])
         time.sleep(3)  # the cluster's workers start
 
-        cloudwatch = boto3.client(
-            "cloudwatch",
-            endpoint_url=moto_url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        cloudwatch = clients.at_endpoint(moto_url, REGION)("cloudwatch")
         connection = http.client.HTTPConnection("127.0.0.1", web_port, timeout=10)
         headers = {"Content-Type": "application/json", "X-Api-Key": API_KEY, "Host": "127.0.0.1"}
         event_of: dict[str, str] = {}
@@ -409,7 +367,6 @@ def main() -> None:
     finally:
         for process in processes:
             stop(process)
-        moto.stop()
 
 
 if __name__ == "__main__":

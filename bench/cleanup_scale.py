@@ -39,11 +39,28 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 WORKDIR = tempfile.mkdtemp(prefix="cleanup-bench-")
+# The console's settings, with the tasks that actions enqueue run at once in this process.
+BENCH_SETTINGS = """
+from console.settings import *  # noqa: F403
+
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
+"""
+Path(WORKDIR, "cleanup_bench_settings.py").write_text(BENCH_SETTINGS)
+sys.path[:0] = [str(ROOT), WORKDIR]
 os.environ["DATABASE_URL"] = f"sqlite:///{WORKDIR}/bench.sqlite3"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cleanup_bench_settings")
+os.environ.setdefault("SECRET_KEY", "cleanup-bench-only-" + "0" * 40)
 os.environ["CLEANUP_GRACE_PERIOD"] = "0s"
+# Every AWS call goes to the fake; anything that would not must not reach a real account.
+for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+    os.environ.pop(name, None)
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_REGION="eu-west-1",
+    AWS_DEFAULT_REGION="eu-west-1",
+)
 
 import django  # noqa: E402
 
@@ -69,7 +86,7 @@ def build(
 ) -> dict:
     """The inventory: which images exist, and which workloads use some of them."""
     from cleanup.aws import ServiceInfo, TaskInfo
-    from tests.cleanup.fake_aws import FakeImage
+    from scenarios.fake_aws import FakeImage
 
     rng = random.Random(4)
     repos = []
@@ -249,9 +266,9 @@ def main() -> int:
     from accounts.models import AwsAccount
     from cleanup import actions, usage
     from cleanup.models import DeletionCheck
-    from tests.cleanup.fake_aws import FakeAws
+    from scenarios.fake_aws import FakeAws
 
-    settings.CLEANUP_SKIP_SOURCES = []  # the test settings leave App Runner out; the fake has it
+    settings.CLEANUP_SKIP_SOURCES = []  # every source, App Runner included: the fake has them all
     fake = FakeAws()
     patch = pytest.MonkeyPatch()
     fake.install(patch)

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from accounts import aws as accounts_aws
 from accounts.models import AwsAccount
 from console import clock
+from scenarios.clients import ClientFactory
 from webhooks import actions as webhook_actions
 from webhooks import classify
 from webhooks.models import InboundEvent
@@ -56,6 +57,11 @@ def client(account_id: str, service: str, region: str = DEMO_REGION) -> Any:
     """A boto3 client acting in sandbox account ``account_id`` (assumed role, cached)."""
     account = AwsAccount(account_id=account_id, role_arn=role_arn(account_id), regions=[region])
     return accounts_aws.client(account, region, service)
+
+
+def clients(account_id: str, region: str = DEMO_REGION) -> ClientFactory:
+    """The builders' client factory (``scenarios``) for sandbox account ``account_id``."""
+    return lambda service: client(account_id, service, region)
 
 
 def clear() -> None:

@@ -5,133 +5,56 @@ event scheduling, decisions and sweep, so a newcomer sees checks, evidence and a
 
 from __future__ import annotations
 
-import hashlib
-import json
-from contextlib import suppress
 from datetime import timedelta
 
 from cleanup import actions
 from console import clock
 from sandbox import aws
+from scenarios import ecr, ecs
 
 ACTOR = "sandbox"
 REGISTRY = aws.SHARED.account_id
 PRODUCTION = aws.PRODUCTION.account_id
 DEVELOPMENT = aws.DEVELOPMENT.account_id
 REGION = aws.DEMO_REGION
-MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-INDEX = "application/vnd.oci.image.index.v1+json"
-OPT_IN = [{"Key": "ecr-cleanup", "Value": "enabled"}]
 
 
 def image_uri(repository: str, ref: str) -> str:
-    return f"{REGISTRY}.dkr.ecr.{REGION}.amazonaws.com/{repository}{ref}"
+    return ecr.image_uri(REGISTRY, REGION, repository, ref)
 
 
-def _put(ecr, repository: str, manifest: dict, tag: str | None, media_type: str) -> str:
-    body = json.dumps(manifest, sort_keys=True)
-    digest = "sha256:" + hashlib.sha256(body.encode()).hexdigest()
-    params = {
-        "repositoryName": repository,
-        "imageManifest": body,
-        "imageDigest": digest,
-        "imageManifestMediaType": media_type,
-    }
-    if tag:
-        params["imageTag"] = tag
-    with suppress(ecr.exceptions.ImageAlreadyExistsException):
-        ecr.put_image(**params)
-    return digest
-
-
-def _image(ecr, repository: str, tag: str | None, seed: str, size: int) -> str:
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": MANIFEST,
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": size,
-            "digest": "sha256:" + hashlib.sha256(f"{repository}/{seed}".encode()).hexdigest(),
-        },
-        "layers": [],
-    }
-    return _put(ecr, repository, manifest, tag, MANIFEST)
-
-
-def _repository(ecr, name: str, *, opted_in: bool, immutable: bool = False) -> None:
-    with suppress(ecr.exceptions.RepositoryAlreadyExistsException):
-        ecr.create_repository(
-            repositoryName=name,
-            imageTagMutability="IMMUTABLE" if immutable else "MUTABLE",
-            tags=OPT_IN if opted_in else [],
-        )
+def _image(client, repository: str, tag: str | None, seed: str, size: int) -> str:
+    manifest = ecr.image_manifest(f"{repository}/{seed}", size)
+    return ecr.push_image(client, repository, tag, manifest=manifest, exist_ok=True)
 
 
 def _registry() -> dict[str, str]:
-    ecr = aws.client(REGISTRY, "ecr")
-    _repository(ecr, "shop/web", opted_in=True)
-    _repository(ecr, "shop/api", opted_in=True, immutable=True)
-    _repository(ecr, "platform/base", opted_in=False)
+    client = aws.client(REGISTRY, "ecr")
+    ecr.create_repository(client, "shop/web", exist_ok=True)
+    ecr.create_repository(client, "shop/api", mutability="IMMUTABLE", exist_ok=True)
+    ecr.create_repository(client, "platform/base", opted_in=False, exist_ok=True)
     digests = {}
     for n in range(1, 6):
-        digests[f"web:v{n}"] = _image(ecr, "shop/web", f"v{n}", f"v{n}", 40_000_000 + n * 3_000_000)
-    amd = _image(ecr, "shop/web", None, "multi-amd64", 52_000_000)
-    arm = _image(ecr, "shop/web", None, "multi-arm64", 49_000_000)
-    index = {
-        "schemaVersion": 2,
-        "mediaType": INDEX,
-        "manifests": [
-            {
-                "mediaType": MANIFEST,
-                "digest": amd,
-                "size": 500,
-                "platform": {"architecture": "amd64", "os": "linux"},
-            },
-            {
-                "mediaType": MANIFEST,
-                "digest": arm,
-                "size": 500,
-                "platform": {"architecture": "arm64", "os": "linux"},
-            },
-        ],
-    }
-    digests["web:multi"] = _put(ecr, "shop/web", index, "multi", INDEX)
+        digests[f"web:v{n}"] = _image(
+            client, "shop/web", f"v{n}", f"v{n}", 40_000_000 + n * 3_000_000
+        )
+    amd = _image(client, "shop/web", None, "multi-amd64", 52_000_000)
+    arm = _image(client, "shop/web", None, "multi-arm64", 49_000_000)
+    digests["web:multi"] = ecr.push_index(client, "shop/web", "multi", [amd, arm], exist_ok=True)
     for version in ("1.0.0", "1.0.1", "1.0.2", "1.0.3"):
-        digests[f"api:{version}"] = _image(ecr, "shop/api", version, version, 120_000_000)
+        digests[f"api:{version}"] = _image(client, "shop/api", version, version, 120_000_000)
     for tag in ("2024.1", "2025.1"):
-        _image(ecr, "platform/base", tag, tag, 300_000_000)
+        _image(client, "platform/base", tag, tag, 300_000_000)
     return digests
 
 
-def _task_definition(ecs, family: str, images: list[str]) -> str:
-    answer = ecs.register_task_definition(
-        family=family,
-        containerDefinitions=[
-            {"name": f"app{i}", "image": image, "memory": 256} for i, image in enumerate(images)
-        ],
-    )
-    return answer["taskDefinition"]["taskDefinitionArn"]
+def _task_definition(client, family: str, images: list[str]) -> str:
+    return ecs.register_task_definition(client, family, images, memory=256, container="app")
 
 
 def _service(account_id: str, name: str, task_definition: str) -> None:
-    ec2 = aws.client(account_id, "ec2")
-    ecs = aws.client(account_id, "ecs")
-    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName=f"{name}-svc", Description=name, VpcId=vpc)[
-        "GroupId"
-    ]
-    ecs.create_cluster(clusterName="main")
-    ecs.create_service(
-        cluster="main",
-        serviceName=name,
-        taskDefinition=task_definition,
-        desiredCount=0,
-        launchType="FARGATE",
-        networkConfiguration={
-            "awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}
-        },
-    )
+    cluster = ecs.cluster_with_network(aws.clients(account_id), cidr="10.20.0.0/16")
+    ecs.fargate_service(aws.client(account_id, "ecs"), cluster, name, task_definition)
 
 
 def _workloads(digests: dict[str, str]) -> list[tuple[str, str, list[str]]]:

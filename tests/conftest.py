@@ -8,8 +8,15 @@ from django.test import Client
 from moto import mock_aws
 
 from accounts import aws as accounts_aws
+from scenarios import moto_server
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+def rows(*models) -> dict[str, list[dict]]:
+    """Every row of ``models``, field by field. Taken before a refused request and again after
+    it, the two must be equal: a 403 changes nothing."""
+    return {model._meta.label: list(model.objects.order_by("pk").values()) for model in models}
 
 
 def make_user(username: str, role: str | None) -> User:
@@ -76,7 +83,7 @@ def fresh_aws_clients():
 @pytest.fixture
 def aws():
     """An in-process AWS. Accounts other than moto's default are reached through AssumeRole."""
-    with mock_aws(config={"core": {"reset_boto3_session": False}, "lambda": {"use_docker": False}}):
+    with mock_aws(config={"core": {"reset_boto3_session": False}, **moto_server.CONFIG}):
         yield
 
 

@@ -27,6 +27,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from scenarios import moto_server
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
@@ -181,7 +183,9 @@ class Console:
                 raise AssertionError(f"the web server exited:\n{self.logs('web')}")
             try:
                 return requests.get(f"{url}/healthz", timeout=2).status_code == 200
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Not answering yet: the socket is bound before the workers have loaded Django,
+                # which takes seconds on a busy machine.
                 return False
 
         wait_for("the web server answers /healthz", answers, timeout=30, every=0.2)
@@ -219,27 +223,11 @@ class Console:
 
 @contextmanager
 def moto_in_this_process() -> Iterator[str]:
-    """moto's server on a free port, in a thread of the test's own process (so the test can read
-    and patch its backends), Lambda answering without Docker; yields its URL for
-    ``AWS_ENDPOINT_URL``."""
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for path, body in [
-            ("/moto-api/reset", {}),
-            ("/moto-api/config", {"lambda": {"use_docker": False}}),
-        ]:
-            requests.post(f"{url}{path}", json=body, timeout=5).raise_for_status()
+    """moto's server on a free port, in a thread of the test's own process (so the test can
+    patch its backends with ``scenarios.moto_patches``), Lambda answering without Docker; yields
+    its URL for ``AWS_ENDPOINT_URL``."""
+    with moto_server.in_this_process() as url:
         yield url
-    finally:
-        server.stop()
 
 
 class RedisServer:

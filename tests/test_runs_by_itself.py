@@ -21,27 +21,23 @@ scheduler pass comes about 30 s after it starts, so the whole takes about a minu
 
 from __future__ import annotations
 
-import hashlib
-import http.client
-import io
-import json
-import logging
 import re
 import uuid
-import zipfile
 from pathlib import Path
 
-import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 
+from scenarios import clients
+from scenarios.ecr import create_repository, image_digests, image_manifest, push_image
+from scenarios.ecs import register_task_definition
+from scenarios.lambdas import queue_function_mapping_alarm
 from tests.breaker.events import eventbridge_alarm
 from tests.conftest import PASSWORD
-from tests.processes import Console, free_port, own_database, wait_for
+from tests.processes import Console, moto_in_this_process, own_database, wait_for
 from tests.webhooks.shapes import deregistration_event
 
-ACCOUNT = "123456789012"  # moto's default: the console's own credentials act there
+ACCOUNT = clients.MOTO_ACCOUNT  # the console's own credentials act there
 REGION = "eu-west-1"
 API_KEY = "runs-by-itself-" + uuid.uuid4().hex
 FUNCTION = "orders-worker"
@@ -72,97 +68,30 @@ print(json.dumps({{"breaker": breaker.pk, "mapping": breaker.mapping_uuid}}))
 
 @pytest.fixture
 def moto_server():
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        for path, body in [
-            ("/moto-api/reset", {}),
-            ("/moto-api/config", {"lambda": {"use_docker": False}}),
-        ]:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("POST", path, body=json.dumps(body))
-            assert connection.getresponse().status in (200, 201)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_in_this_process() as url:
+        yield url
 
 
 class Aws:
     """What the test does in moto: what AWS itself (or an engineer in it) would do."""
 
     def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
-        self.session = boto3.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-        )
-
-    def client(self, service: str):
-        return self.session.client(service, endpoint_url=self.endpoint)
+        self.client = clients.at_endpoint(endpoint, REGION)
 
     def build(self) -> None:
         """A queue, a function on it through an enabled mapping, the alarm on its errors; an
         opted-in repository with one image that an ACTIVE task definition uses."""
-        sqs, lam = self.client("sqs"), self.client("lambda")
-        self.queue_url = sqs.create_queue(QueueName=f"{FUNCTION}-queue")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        role = self.client("iam").create_role(
-            RoleName=f"{FUNCTION}-role", AssumeRolePolicyDocument="{}"
-        )["Role"]["Arn"]
-        code = io.BytesIO()
-        with zipfile.ZipFile(code, "w") as archive:
-            archive.writestr("handler.py", "def handler(event, context):\n    return None\n")
-        lam.create_function(
-            FunctionName=FUNCTION,
-            Runtime="python3.12",
-            Role=role,
-            Handler="handler.handler",
-            Code={"ZipFile": code.getvalue()},
-        )
-        self.mapping = lam.create_event_source_mapping(
-            EventSourceArn=queue_arn, FunctionName=FUNCTION, Enabled=True
-        )["UUID"]
-        self.client("cloudwatch").put_metric_alarm(
-            AlarmName=f"{FUNCTION}-errors",
-            MetricName="Errors",
-            Namespace="AWS/Lambda",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-            Dimensions=[{"Name": "FunctionName", "Value": FUNCTION}],
-        )
+        self.function = queue_function_mapping_alarm(self.client, FUNCTION)
         ecr = self.client("ecr")
-        ecr.create_repository(
-            repositoryName=REPOSITORY, tags=[{"Key": "ecr-cleanup", "Value": "enabled"}]
+        create_repository(ecr, REPOSITORY)
+        self.digest = push_image(ecr, REPOSITORY, "1.4.2", manifest=image_manifest("1.4.2", 1234))
+        self.task_definition = register_task_definition(
+            self.client("ecs"), "orders", [IMAGE], container="app"
         )
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                "config": {
-                    "mediaType": "application/vnd.docker.container.image.v1+json",
-                    "size": 1234,
-                    "digest": "sha256:" + "c" * 64,
-                },
-                "layers": [],
-            }
-        )
-        self.digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
-        ecr.put_image(
-            repositoryName=REPOSITORY,
-            imageManifest=manifest,
-            imageDigest=self.digest,
-            imageTag="1.4.2",
-        )
-        self.task_definition = self.client("ecs").register_task_definition(
-            family="orders",
-            containerDefinitions=[{"name": "app", "image": IMAGE, "memory": 128}],
-        )["taskDefinition"]["taskDefinitionArn"]
+
+    @property
+    def mapping(self) -> str:
+        return self.function.mapping_uuid
 
     def mapping_state(self) -> str:
         return self.client("lambda").get_event_source_mapping(UUID=self.mapping)["State"]
@@ -170,14 +99,16 @@ class Aws:
     def alarm_goes(self, state: str) -> dict:
         """The alarm changes state; returns the event EventBridge would deliver for it."""
         cloudwatch = self.client("cloudwatch")
-        name = f"{FUNCTION}-errors"
+        name = self.function.alarm_name
         cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="Threshold")
         alarm = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
         return eventbridge_alarm(alarm["AlarmArn"], state, alarm["StateUpdatedTimestamp"])
 
     def send_messages(self, count: int) -> None:
         for number in range(count):
-            self.client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=f"order-{number}")
+            self.client("sqs").send_message(
+                QueueUrl=self.function.queue_url, MessageBody=f"order-{number}"
+            )
 
     def deregister_task_definition(self) -> dict:
         """Deregistered in ECS; returns CloudTrail's event for it as EventBridge delivers it."""
@@ -185,8 +116,7 @@ class Aws:
         return deregistration_event("orders:1", account=ACCOUNT, image=IMAGE)
 
     def image_digests(self) -> set[str]:
-        images = self.client("ecr").describe_images(repositoryName=REPOSITORY)["imageDetails"]
-        return {image["imageDigest"] for image in images}
+        return image_digests(self.client("ecr"), REPOSITORY)
 
 
 def post_event(web: str, event: dict) -> None:

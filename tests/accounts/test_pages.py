@@ -5,6 +5,7 @@ from django.test import Client
 
 from accounts.models import AwsAccount
 from audit.models import AuditEvent
+from tests.conftest import rows
 
 pytestmark = pytest.mark.django_db
 NEW_ACCOUNT = {
@@ -23,8 +24,13 @@ def test_anonymous_visitors_are_sent_to_sign_in():
     assert response["Location"].startswith("/login/")
 
 
-def test_a_user_without_a_role_gets_403(outsider_client):
-    assert outsider_client.get("/accounts/").status_code == 403
+def test_a_user_without_a_role_gets_403(outsider_client, make_account):
+    make_account("222222222222", "production")
+
+    response = outsider_client.get("/accounts/")
+
+    assert response.status_code == 403
+    assert "222222222222" not in response.content.decode()
 
 
 def test_an_admin_adds_an_account_and_one_event_names_them(admin_client):
@@ -64,10 +70,13 @@ def test_a_viewer_sees_no_add_button_and_a_post_gets_403(viewer_client):
     assert response.status_code == 403
     assert "Nothing was changed" in response.content.decode()
     assert not AwsAccount.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="account.").exists()
 
 
 def test_an_operator_may_not_edit_or_disable(operator_client, make_account):
     make_account("222222222222", "production")
+    before = rows(AwsAccount, AuditEvent)
+
     assert operator_client.post("/accounts/222222222222/disable/").status_code == 403
     assert (
         operator_client.post(
@@ -76,6 +85,7 @@ def test_an_operator_may_not_edit_or_disable(operator_client, make_account):
         == 403
     )
     assert AwsAccount.objects.get().enabled is True
+    assert rows(AwsAccount, AuditEvent) == before
 
 
 def test_editing_records_what_changed(admin_client, make_account):
@@ -120,7 +130,11 @@ def test_verify_without_htmx_redirects_with_a_message(aws, operator_client, make
     assert AwsAccount.objects.get().last_verification_ok is False
 
 
-def test_a_viewer_cannot_verify(viewer_client, make_account):
+def test_a_viewer_cannot_verify(aws, viewer_client, make_account):
     make_account("222222222222", "production")
+    before = rows(AwsAccount, AuditEvent)
+
     assert viewer_client.post("/accounts/222222222222/verify/").status_code == 403
+
     assert AwsAccount.objects.get().last_verified_at is None
+    assert rows(AwsAccount, AuditEvent) == before

@@ -3,20 +3,19 @@ function's errors, and a controllable stand-in for the function's answers."""
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import botocore.loaders
 import botocore.session
 import pytest
-from botocore.exceptions import ReadTimeoutError
 
 from accounts import aws as accounts_aws
 from breaker import actions
 from breaker.models import Breaker
+from scenarios import clients, moto_patches
+from scenarios.lambdas import QueueFunctionAlarm, queue_function_mapping_alarm
 from tests.webhooks.signing import sns_signer  # noqa: F401  (fixture: alarms through the SNS door)
 
 ACCOUNT = "222222222222"
@@ -26,25 +25,12 @@ REGION = "eu-west-1"
 NOW = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
 
 
-def function_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", "def handler(event, context):\n    return None\n")
-    return buffer.getvalue()
-
-
-@dataclass
-class Lambda:
+@dataclass(kw_only=True)
+class Lambda(QueueFunctionAlarm):
     """The sandbox function: records what it received, answers what the test queued."""
 
     account: object
     region: str
-    queue_url: str
-    queue_arn: str
-    function_name: str
-    mapping_uuid: str
-    alarm_name: str
-    alarm_arn: str
     received: list = field(default_factory=list)
     answers: list = field(default_factory=list)
 
@@ -89,57 +75,28 @@ class Lambda:
     ) -> None:
         self.answers.append((payload, function_error, timeout))
 
+    def answer(self, event) -> moto_patches.LambdaAnswer:
+        """The next queued answer (a payload, a callable of the event, None for ``null``)."""
+        self.received.append(event)
+        payload, function_error, timeout = (
+            self.answers.pop(0) if self.answers else (None, None, False)
+        )
+        if timeout:
+            return moto_patches.LambdaAnswer(timeout=True)
+        if callable(payload):
+            payload = payload(event)
+        if payload is None:
+            payload = b"null"
+        elif not isinstance(payload, bytes):
+            payload = json.dumps(payload).encode()
+        return moto_patches.LambdaAnswer(payload, function_error, timeout)
+
 
 def build_function(
     account, region: str = REGION, name: str = "orders-worker", timeout: int = 5
-) -> dict:
+) -> QueueFunctionAlarm:
     """Queue, function, enabled SQS mapping and an Errors alarm in ``account``."""
-    client = lambda service: accounts_aws.client(account, region, service)  # noqa: E731
-    role = client("iam").create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")[
-        "Role"
-    ]["Arn"]
-    queue_url = client("sqs").create_queue(QueueName=f"{name}-queue")["QueueUrl"]
-    queue_arn = client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    client("lambda").create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role,
-        Handler="handler.handler",
-        Code={"ZipFile": function_zip()},
-        Timeout=timeout,
-    )
-    mapping = client("lambda").create_event_source_mapping(
-        EventSourceArn=queue_arn,
-        FunctionName=name,
-        Enabled=True,
-        BatchSize=10,
-        FunctionResponseTypes=["ReportBatchItemFailures"],
-    )
-    alarm_name = f"{name}-errors"
-    client("cloudwatch").put_metric_alarm(
-        AlarmName=alarm_name,
-        MetricName="Errors",
-        Namespace="AWS/Lambda",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        Dimensions=[{"Name": "FunctionName", "Value": name}],
-    )
-    alarm_arn = client("cloudwatch").describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0][
-        "AlarmArn"
-    ]
-    return {
-        "queue_url": queue_url,
-        "queue_arn": queue_arn,
-        "function_name": name,
-        "mapping_uuid": mapping["UUID"],
-        "alarm_name": alarm_name,
-        "alarm_arn": alarm_arn,
-    }
+    return queue_function_mapping_alarm(clients.for_account(account, region), name, timeout=timeout)
 
 
 _LOADER = botocore.loaders.create_loader()
@@ -165,45 +122,17 @@ def production(aws, make_account):
 
 
 @pytest.fixture
-def function(production, monkeypatch) -> Lambda:
-    fake = Lambda(account=production, region=REGION, **build_function(production))
-
-    from moto.awslambda_simple.models import LambdaSimpleBackend
-
-    def invoke(self, function_name, qualifier, body, headers, response_headers):
-        fake.received.append(json.loads(body) if body else None)
-        payload, function_error, timeout = (
-            fake.answers.pop(0) if fake.answers else (None, None, False)
-        )
-        if timeout:
-            raise ReadTimeoutError(endpoint_url=f"https://lambda.{REGION}.amazonaws.com/invoke")
-        if callable(payload):
-            payload = payload(fake.received[-1])
-        if function_error:
-            response_headers["x-amz-function-error"] = function_error
-        if payload is None:
-            return b"null"
-        return payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-
-    monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
-    return fake
+def function(production) -> Lambda:
+    fake = Lambda(account=production, region=REGION, **asdict(build_function(production)))
+    with moto_patches.scripted_lambda(fake.answer):
+        yield fake
 
 
 @pytest.fixture
-def sqs_clock(monkeypatch):
+def sqs_clock():
     """Moves moto's SQS clock (visibility timeouts are real time there) instead of sleeping."""
-    import moto.sqs.models as sqs_models
-
-    real = sqs_models.unix_time_millis
-    offset = {"seconds": 0.0}
-    monkeypatch.setattr(
-        sqs_models, "unix_time_millis", lambda *a: real(*a) + offset["seconds"] * 1000
-    )
-
-    def advance(seconds: float) -> None:
-        offset["seconds"] += seconds
-
-    return advance
+    with moto_patches.sqs_clock() as advance:
+        yield advance
 
 
 def half_open(breaker: Breaker, function: Lambda, at: datetime = NOW) -> Breaker:

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
 from breaker.models import Breaker
+from scenarios.lambdas import create_queue
 from tests.breaker.conftest import ACCOUNT, REGION, build_function
 
 ALARM = "orders-worker-errors"
@@ -57,10 +58,7 @@ def test_add_finds_the_functions_only_sqs_mapping(function):
 
 
 def test_add_with_two_sqs_mappings_wants_one_named_and_writes_nothing(function):
-    other = function.client("sqs").create_queue(QueueName="second")["QueueUrl"]
-    arn = function.client("sqs").get_queue_attributes(QueueUrl=other, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    _, arn = create_queue(function.client("sqs"), "second")
     function.client("lambda").create_event_source_mapping(
         EventSourceArn=arn, FunctionName=function.function_name
     )
@@ -221,7 +219,7 @@ def test_add_a_mapping_of_another_function_is_refused(function, production):
             "--alarm",
             "a",
             "--mapping",
-            other["mapping_uuid"],
+            other.mapping_uuid,
         )
 
 

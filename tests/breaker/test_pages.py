@@ -6,8 +6,9 @@ from django.test import TestCase
 
 from audit.models import AuditEvent
 from breaker import actions
-from breaker.models import Breaker
+from breaker.models import Breaker, BreakerTransition, Probe
 from tests.breaker.conftest import REGION, build_function
+from tests.conftest import rows
 
 HTMX = {"HX-Request": "true"}
 
@@ -102,20 +103,26 @@ def test_a_viewer_sees_no_buttons_and_a_forged_post_gets_403(viewer_client, brea
     body = viewer_client.get(f"/breakers/{breaker.pk}/").content.decode()
     assert "Trip</button>" not in body
     assert "Reset</button>" not in body
+    function.set_mapping(False)  # a reset would enable it again
+    function.send("order-1")  # and a probe would take this message through the function
+    before = rows(Breaker, BreakerTransition, Probe, AuditEvent)
 
     for action in ("trip", "reset", "probe", "manage"):
         assert (
             viewer_client.post(f"/breakers/{breaker.pk}/{action}/", {"reason": "x"}).status_code
             == 403
         )
-    breaker.refresh_from_db()
-    assert breaker.state == "closed"
-    assert function.mapping_state() == "Enabled"
+    assert rows(Breaker, BreakerTransition, Probe, AuditEvent) == before
+    assert function.mapping_state() == "Disabled"
+    assert function.visible() == 1
+    assert function.received == []
 
 
 def test_someone_without_a_role_cannot_see_breakers(outsider_client, breaker):
-    assert outsider_client.get("/breakers/").status_code == 403
-    assert outsider_client.get(f"/breakers/{breaker.pk}/").status_code == 403
+    for url in ("/breakers/", f"/breakers/{breaker.pk}/"):
+        response = outsider_client.get(url)
+        assert response.status_code == 403
+        assert breaker.function_name not in response.content.decode()
 
 
 def test_probe_now_half_opens_an_open_breaker_and_probes(operator_client, breaker, function):
@@ -170,7 +177,23 @@ def test_an_admin_edits_settings_and_the_change_is_audited(admin_client, breaker
 
 
 def test_an_operator_cannot_edit_settings(operator_client, breaker):
+    before = rows(Breaker, AuditEvent)
+
     assert operator_client.get(f"/breakers/{breaker.pk}/edit/").status_code == 403
+    forged = operator_client.post(
+        f"/breakers/{breaker.pk}/edit/",
+        {
+            "alarms": "\n".join(breaker.alarms),
+            "successes_to_close": 5,
+            "probe_interval_seconds": 10,
+            "backoff_seconds": 30,
+            "backoff_cap_seconds": 600,
+            "close_when_queue_empty": "",
+        },
+    )
+
+    assert forged.status_code == 403
+    assert rows(Breaker, AuditEvent) == before
 
 
 def test_the_add_form_lists_the_functions_with_sqs_mappings_and_the_alarms(admin_client, function):
@@ -195,8 +218,8 @@ def test_an_admin_adds_a_breaker_by_choosing_never_typing_a_uuid(admin_client, p
             "account": production.pk,
             "region": REGION,
             "name": "billing",
-            "mapping": created["mapping_uuid"],
-            "alarms": [created["alarm_arn"]],
+            "mapping": created.mapping_uuid,
+            "alarms": [created.alarm_arn],
             "successes_to_close": 3,
             "probe_interval_seconds": 30,
             "backoff_seconds": 60,
@@ -209,14 +232,34 @@ def test_an_admin_adds_a_breaker_by_choosing_never_typing_a_uuid(admin_client, p
     breaker = Breaker.objects.get(name="billing")
     assert (breaker.function_name, breaker.mapping_uuid) == (
         "billing-worker",
-        created["mapping_uuid"],
+        created.mapping_uuid,
     )
     assert breaker.queue_url.endswith("billing-worker-queue")
     assert AuditEvent.objects.filter(action="breaker.added", actor="ada").exists()
 
 
-def test_an_operator_cannot_add_breakers(operator_client):
+def test_an_operator_cannot_add_breakers(operator_client, function):
+    before = rows(Breaker, AuditEvent)
+
     assert operator_client.get("/breakers/add/").status_code == 403
+    forged = operator_client.post(
+        "/breakers/add/",
+        {
+            "account": function.account.pk,
+            "region": REGION,
+            "name": "orders",
+            "mapping": function.mapping_uuid,
+            "alarms": [function.alarm_arn],
+            "successes_to_close": 3,
+            "probe_interval_seconds": 30,
+            "backoff_seconds": 60,
+            "backoff_cap_seconds": 900,
+        },
+    )
+
+    assert forged.status_code == 403
+    assert rows(Breaker, AuditEvent) == before
+    assert function.mapping_state() == "Enabled"
 
 
 def test_the_dashboard_tile_lists_open_breakers_first(viewer_client, breaker, function):

@@ -113,8 +113,8 @@ def test_alarms_are_read_in_one_call_per_account_and_region(breaker, function, m
         name="payments",
         account=function.account,
         region=REGION,
-        function_name=second["function_name"],
-        alarms=[second["alarm_name"]],
+        function_name=second.function_name,
+        alarms=[second.alarm_name],
     )
     calls = []
     real = breaker_aws.describe_alarms
@@ -127,7 +127,7 @@ def test_alarms_are_read_in_one_call_per_account_and_region(breaker, function, m
 
     actions.do_reconcile(now=LATER)
 
-    assert calls == [sorted([function.alarm_name, second["alarm_name"]])]
+    assert calls == [sorted([function.alarm_name, second.alarm_name])]
 
 
 def test_the_back_off_end_half_opens_through_the_tick(breaker, function):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from audit.models import AuditEvent
 from breaker.models import Breaker
 from sandbox import aws as sandbox_aws
 from sandbox import seed_accounts, seed_breakers
+from tests.conftest import rows
+from webhooks.models import InboundEvent
 
 
 @pytest.fixture
@@ -75,14 +78,26 @@ def test_the_demo_button_is_not_there_outside_the_sandbox(seeded, operator_clien
     )
 
 
-def test_a_viewer_cannot_press_the_demo_button(seeded, viewer_client, settings):
+def test_a_viewer_cannot_press_the_demo_button(
+    seeded, viewer_client, settings, django_capture_on_commit_callbacks
+):
     settings.SANDBOX = True
-    assert (
-        viewer_client.post(
-            f"/sandbox/breakers/{seeded[0].pk}/alarm/", {"state": "ALARM"}
-        ).status_code
-        == 403
+    breaker = seeded[0]
+    before = rows(Breaker, InboundEvent, AuditEvent)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = viewer_client.post(f"/sandbox/breakers/{breaker.pk}/alarm/", {"state": "ALARM"})
+
+    assert response.status_code == 403
+    assert rows(Breaker, InboundEvent, AuditEvent) == before
+    alarms = sandbox_aws.client(breaker.account.account_id, "cloudwatch").describe_alarms(
+        AlarmNames=breaker.alarms
     )
+    assert alarms["MetricAlarms"][0]["StateValue"] == "OK"
+    mapping = sandbox_aws.client(breaker.account.account_id, "lambda").get_event_source_mapping(
+        UUID=breaker.mapping_uuid
+    )
+    assert mapping["State"] == "Enabled"
 
 
 def test_the_ok_button_leaves_work_for_the_probes_and_half_opens(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,16 +10,15 @@ import pytest
 
 from accounts import aws as accounts_aws
 from cleanup import usage
+from scenarios import clients, ecr, ecs, moto_patches
 
 REGISTRY, PROD, DEV = "111111111111", "222222222222", "333333333333"
 REGION = "eu-west-1"
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-INDEX = "application/vnd.oci.image.index.v1+json"
 
 
 def uri(repo: str, ref: str = "") -> str:
-    return f"{REGISTRY}.dkr.ecr.{REGION}.amazonaws.com/{repo}{ref}"
+    return ecr.image_uri(REGISTRY, REGION, repo, ref)
 
 
 @dataclass
@@ -35,115 +33,39 @@ class World:
         return accounts_aws.client(account, REGION, service)
 
     def repository(self, name: str, *, opted_in: bool = True, mutability: str = "MUTABLE") -> str:
-        ecr = self.client(self.registry, "ecr")
-        tags = [{"Key": "ecr-cleanup", "Value": "enabled"}] if opted_in else []
-        answer = ecr.create_repository(
-            repositoryName=name, imageTagMutability=mutability, tags=tags
+        return ecr.create_repository(
+            self.client(self.registry, "ecr"), name, opted_in=opted_in, mutability=mutability
         )
-        return answer["repository"]["repositoryArn"]
 
-    def push(
-        self,
-        repo: str,
-        tag: str | None = None,
-        *,
-        manifest: dict | None = None,
-        media_type: str = MANIFEST,
-    ) -> str:
+    def push(self, repo: str, tag: str | None = None, *, manifest: dict | None = None) -> str:
+        """Push a new image (each push a different one, unless ``manifest`` is given)."""
         self.counter += 1
-        manifest = manifest or {
-            "schemaVersion": 2,
-            "mediaType": media_type,
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 1000 + self.counter,
-                "digest": f"sha256:{self.counter:064x}",
-            },
-            "layers": [],
-        }
-        body = json.dumps(manifest)
-        digest = "sha256:" + hashlib.sha256(body.encode()).hexdigest()
-        params = {
-            "repositoryName": repo,
-            "imageManifest": body,
-            "imageDigest": digest,
-            "imageManifestMediaType": media_type,
-        }
-        if tag:
-            params["imageTag"] = tag
-        self.client(self.registry, "ecr").put_image(**params)
-        return digest
+        manifest = manifest or ecr.image_manifest(str(self.counter), size=1000 + self.counter)
+        return ecr.push_image(self.client(self.registry, "ecr"), repo, tag, manifest=manifest)
 
     def push_index(self, repo: str, tag: str, children: list[str]) -> str:
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": INDEX,
-            "manifests": [
-                {
-                    "mediaType": MANIFEST,
-                    "digest": child,
-                    "size": 500,
-                    "platform": {"architecture": arch, "os": "linux"},
-                }
-                for child, arch in zip(children, ["amd64", "arm64", "s390x"], strict=False)
-            ],
-        }
-        return self.push(repo, tag, manifest=manifest, media_type=INDEX)
+        return ecr.push_index(self.client(self.registry, "ecr"), repo, tag, children)
 
     def retag(self, repo: str, digest: str, tag: str) -> None:
-        ecr = self.client(self.registry, "ecr")
-        image = ecr.batch_get_image(repositoryName=repo, imageIds=[{"imageDigest": digest}])[
-            "images"
-        ][0]
-        ecr.put_image(
-            repositoryName=repo,
-            imageManifest=image["imageManifest"],
-            imageTag=tag,
-            imageDigest=digest,
-        )
+        ecr.retag(self.client(self.registry, "ecr"), repo, digest, tag)
 
     def register(self, account, family: str, images: list[str]) -> str:
-        ecs = self.client(account, "ecs")
-        answer = ecs.register_task_definition(
-            family=family,
-            containerDefinitions=[
-                {"name": f"c{i}", "image": image, "memory": 128} for i, image in enumerate(images)
-            ],
-        )
-        return answer["taskDefinition"]["taskDefinitionArn"]
+        return ecs.register_task_definition(self.client(account, "ecs"), family, images)
 
     def deregister(self, account, arn: str) -> dict:
         answer = self.client(account, "ecs").deregister_task_definition(taskDefinition=arn)
         return answer["taskDefinition"]
 
     def service(self, account, name: str, task_definition: str) -> None:
-        ec2 = self.client(account, "ec2")
-        ecs = self.client(account, "ecs")
         if account.account_id not in self.clusters:
-            vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-            group = ec2.create_security_group(GroupName="svc", Description="svc", VpcId=vpc)[
-                "GroupId"
-            ]
-            ecs.create_cluster(clusterName="main")
-            self.clusters[account.account_id] = (subnet, group)
-        subnet, group = self.clusters[account.account_id]
-        ecs.create_service(
-            cluster="main",
-            serviceName=name,
-            taskDefinition=task_definition,
-            desiredCount=0,
-            launchType="FARGATE",
-            networkConfiguration={
-                "awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}
-            },
-        )
+            self.clusters[account.account_id] = ecs.cluster_with_network(
+                clients.for_account(account, REGION)
+            )
+        cluster = self.clusters[account.account_id]
+        ecs.fargate_service(self.client(account, "ecs"), cluster, name, task_definition)
 
     def ecr_digests(self, repo: str) -> set[str]:
-        images = self.client(self.registry, "ecr").describe_images(repositoryName=repo)[
-            "imageDetails"
-        ]
-        return {image["imageDigest"] for image in images}
+        return ecr.image_digests(self.client(self.registry, "ecr"), repo)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -168,11 +90,7 @@ def shared_botocore_loader():
 
 def age(repo: str, digest: str, pushed_at: datetime) -> None:
     """Set an image's push time in moto (it stores whole seconds, so pushes in a test tie)."""
-    from moto.ecr.models import ecr_backends
-
-    for image in ecr_backends[REGISTRY][REGION].repositories[repo].images:
-        if image.get_image_digest() == digest:
-            image.image_pushed_at = int(pushed_at.timestamp())
+    moto_patches.set_image_pushed_at(REGISTRY, REGION, repo, digest, pushed_at)
 
 
 @pytest.fixture

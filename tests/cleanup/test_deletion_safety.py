@@ -15,6 +15,8 @@ from audit.models import AuditEvent
 from cleanup import actions
 from cleanup import aws as cleanup_aws
 from cleanup.models import DeletionCheck, Image, RegistrySettings, Repository
+from scenarios import clients
+from scenarios.lambdas import image_function
 from tests.cleanup.conftest import DEV, NOW, PROD, REGION, age, cloudtrail_event, uri
 
 LATER = NOW + timedelta(minutes=5)
@@ -274,11 +276,7 @@ def test_it_keeps_an_image_referenced_by_a_lambda_function(world):
     world.repository("fn")
     digest = world.push("fn", "v1")
     check = approve_everything()[0]
-    iam = accounts_aws.client(world.prod, REGION, "iam")
-    role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    accounts_aws.client(world.prod, REGION, "lambda").create_function(
-        FunctionName="worker", Role=role, PackageType="Image", Code={"ImageUri": uri("fn", ":v1")}
-    )
+    image_function(clients.for_account(world.prod), "worker", uri("fn", ":v1"))
     actions.do_delete_images([check], now=LATER)
     assert digest in world.ecr_digests("fn")
     assert (

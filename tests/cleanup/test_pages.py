@@ -9,6 +9,7 @@ from audit.models import AuditEvent
 from cleanup import actions
 from cleanup.models import DeletionCheck, Image, Repository
 from tests.cleanup.conftest import NOW, REGION, uri
+from tests.conftest import rows
 
 
 @pytest.fixture
@@ -29,16 +30,24 @@ def test_viewer_sees_the_queue_without_approve_button(awaiting, viewer_client):
     assert "Approve selected" not in page
 
 
-def test_a_forged_approval_from_a_viewer_is_refused(awaiting, viewer_client):
+def test_a_forged_approval_from_a_viewer_is_refused(awaiting, viewer_client, world):
+    before = rows(DeletionCheck, Image, AuditEvent)
+
     response = viewer_client.post("/deletions/approve/", {"check": [awaiting.pk]})
+
     assert response.status_code == 403
     awaiting.refresh_from_db()
     assert awaiting.status == "awaiting_approval"
     assert not AuditEvent.objects.filter(action="check.approved").exists()
+    assert rows(DeletionCheck, Image, AuditEvent) == before
+    assert awaiting.image.digest in world.ecr_digests("web")
 
 
 def test_outsider_cannot_see_repositories(awaiting, outsider_client):
-    assert outsider_client.get("/repositories/").status_code == 403
+    response = outsider_client.get("/repositories/")
+
+    assert response.status_code == 403
+    assert f'id="repository-{awaiting.image.repository_id}"' not in response.content.decode()
 
 
 def test_operator_approves_with_htmx_and_gets_the_rows_back(
@@ -130,31 +139,35 @@ def test_the_opt_in_form_goes_back_only_to_a_page_of_the_console(
 
 
 def test_viewer_cannot_toggle_opt_in(world, viewer_client):
-    world.repository("api", opted_in=False)
+    arn = world.repository("api", opted_in=False)
     actions.do_sync_inventory(now=NOW)
     repository = Repository.objects.get(name="api")
-    assert (
-        viewer_client.post(
-            f"/repositories/{repository.pk}/opt-in/", {"opted_in": "true"}
-        ).status_code
-        == 403
-    )
+    before = rows(Repository, AuditEvent)
+
+    response = viewer_client.post(f"/repositories/{repository.pk}/opt-in/", {"opted_in": "true"})
+
+    assert response.status_code == 403
     assert not Repository.objects.get(name="api").opted_in
+    assert rows(Repository, AuditEvent) == before
+    ecr = world.client(world.registry, "ecr")
+    assert ecr.list_tags_for_resource(resourceArn=arn)["tags"] == []
 
 
 def test_admin_edits_the_policy_and_operator_cannot(awaiting, admin_client, operator_client):
     repository = Repository.objects.get(name="web")
     url = f"/repositories/{repository.pk}/policy/"
+    policy = {
+        "grace_hours": "48",
+        "require_approval": "false",
+        "keep_newest": "3",
+        "keep_tag_pattern": "release-.*",
+    }
+    before = rows(Repository, DeletionCheck, AuditEvent)
     assert operator_client.get(url).status_code == 403
-    response = admin_client.post(
-        url,
-        {
-            "grace_hours": "48",
-            "require_approval": "false",
-            "keep_newest": "3",
-            "keep_tag_pattern": "release-.*",
-        },
-    )
+    assert operator_client.post(url, policy).status_code == 403
+    assert rows(Repository, DeletionCheck, AuditEvent) == before
+
+    response = admin_client.post(url, policy)
     assert response.status_code == 302
     repository.refresh_from_db()
     assert repository.grace_period == timedelta(hours=48) and repository.require_approval is False

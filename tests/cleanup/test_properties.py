@@ -23,7 +23,8 @@ from accounts.models import AwsAccount
 from cleanup import actions, usage
 from cleanup.aws import CleanupAwsError, ServiceInfo, TaskInfo
 from cleanup.models import DeletionCheck, Image, Repository, UsageSnapshot
-from tests.cleanup.fake_aws import INDEX, FakeAws, FakeImage, FakeRepository, read_reference
+from scenarios.ecr import INDEX
+from scenarios.fake_aws import FakeAws, FakeImage, FakeRepository, read_reference
 
 REGISTRY, REGION = "111111111111", "eu-west-1"
 WORKLOADS = ["222222222222", "333333333333"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from audit.models import AuditEvent
 from cleanup import usage
 from cleanup.models import DeletionCheck, Image, Repository
 from sandbox import aws as sandbox_aws
 from sandbox import seed_accounts, seed_cleanup
+from tests.conftest import rows
 from webhooks.models import InboundEvent
 
 
@@ -69,16 +71,40 @@ def test_the_demo_button_deregisters_and_delivers_the_event(seeded, settings, op
     assert described["taskDefinition"]["status"] == "INACTIVE"
 
 
-def test_the_demo_button_is_404_outside_the_sandbox(
-    seeded, settings, operator_client, viewer_client
-):
+def active_shop_web() -> str:
+    return sandbox_aws.client("222222222222", "ecs").list_task_definitions(
+        familyPrefix="shop-web", status="ACTIVE"
+    )["taskDefinitionArns"][0]
+
+
+def status_in_ecs(arn: str) -> str:
+    ecs = sandbox_aws.client("222222222222", "ecs")
+    return ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["status"]
+
+
+def test_the_demo_button_is_404_outside_the_sandbox(seeded, settings, operator_client):
     settings.SANDBOX = False
-    assert (
-        operator_client.post("/sandbox/cleanup/deregister/", {"task_definition": "x|y"}).status_code
-        == 404
+    arn = active_shop_web()
+    before = rows(InboundEvent, DeletionCheck, AuditEvent)
+
+    response = operator_client.post(
+        "/sandbox/cleanup/deregister/", {"task_definition": f"222222222222|{arn}"}
     )
+
+    assert response.status_code == 404
+    assert rows(InboundEvent, DeletionCheck, AuditEvent) == before
+    assert status_in_ecs(arn) == "ACTIVE"
+
+
+def test_a_viewer_cannot_press_the_demo_button(seeded, settings, viewer_client):
     settings.SANDBOX = True
-    assert (
-        viewer_client.post("/sandbox/cleanup/deregister/", {"task_definition": "x|y"}).status_code
-        == 403
+    arn = active_shop_web()
+    before = rows(InboundEvent, DeletionCheck, AuditEvent)
+
+    response = viewer_client.post(
+        "/sandbox/cleanup/deregister/", {"task_definition": f"222222222222|{arn}"}
     )
+
+    assert response.status_code == 403
+    assert rows(InboundEvent, DeletionCheck, AuditEvent) == before
+    assert status_in_ecs(arn) == "ACTIVE"

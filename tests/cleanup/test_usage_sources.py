@@ -17,6 +17,8 @@ from accounts import aws as accounts_aws
 from accounts.models import AwsAccount
 from cleanup import actions, usage
 from cleanup.models import DeletionCheck, Image
+from scenarios import clients, ecs
+from scenarios.lambdas import image_function
 from tests.cleanup.conftest import NOW, REGION, REGISTRY, uri
 
 LATER = NOW + timedelta(minutes=5)
@@ -38,16 +40,6 @@ def usage_of(digest: str) -> list[str]:
     return [ref["where"] for ref in Image.objects.get(digest=digest).usage]
 
 
-def image_function(world, account, name: str, image: str, *, region: str = REGION) -> None:
-    client = accounts_aws.client(account, region, "lambda")
-    role = accounts_aws.client(account, region, "iam").create_role(
-        RoleName=f"{name}-role", AssumeRolePolicyDocument="{}"
-    )["Role"]["Arn"]
-    client.create_function(
-        FunctionName=name, Role=role, PackageType="Image", Code={"ImageUri": image}
-    )
-
-
 def test_it_keeps_the_image_of_an_older_version_an_alias_points_at(world, monkeypatch):
     # moto resolves a version's digest from its ECR only with this switch (and then only in the
     # function's own account): the function lives in the registry account, which is read too.
@@ -56,7 +48,7 @@ def test_it_keeps_the_image_of_an_older_version_an_alias_points_at(world, monkey
     unused = world.push("worker", "0.9")
     published = world.push("worker", "1.0")
     current = world.push("worker", "2.0")
-    image_function(world, world.registry, "worker", uri("worker", ":1.0"))
+    image_function(clients.for_account(world.registry), "worker", uri("worker", ":1.0"))
     client = accounts_aws.client(world.registry, REGION, "lambda")
     version = client.publish_version(FunctionName="worker")["Version"]
     client.create_alias(FunctionName="worker", Name="live", FunctionVersion=version)
@@ -116,9 +108,8 @@ def test_it_keeps_an_image_used_in_a_region_nobody_registered(world):
     unused = world.push("web", "v0")
     far_away = world.push("web", "v1")
     AwsAccount.objects.filter(pk=world.prod.pk).update(usage_regions=[])  # every enabled region
-    ecs = accounts_aws.client(world.prod, "us-east-1", "ecs")
     ecs.register_task_definition(
-        family="edge", containerDefinitions=[{"name": "c", "image": uri("web", ":v1"), "memory": 8}]
+        accounts_aws.client(world.prod, "us-east-1", "ecs"), "edge", [uri("web", ":v1")]
     )
 
     clean_up()
@@ -404,8 +395,8 @@ def test_a_region_enabled_after_the_decision_is_read_before_deleting(world, monk
     actions.do_approve_checks([check.pk], actor="oscar", now=NOW)
 
     monkeypatch.setattr(accounts_aws, "enabled_regions", real)  # us-west-2 and others now
-    accounts_aws.client(world.prod, "us-west-2", "ecs").register_task_definition(
-        family="edge", containerDefinitions=[{"name": "c", "image": uri("web", ":v1"), "memory": 8}]
+    ecs.register_task_definition(
+        accounts_aws.client(world.prod, "us-west-2", "ecs"), "edge", [uri("web", ":v1")]
     )
     actions.do_delete_images([check.pk], now=NOW + timedelta(minutes=10))
 

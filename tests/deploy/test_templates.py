@@ -99,7 +99,7 @@ def test_only_calls_made_through_the_console_gateways_are_recorded():
     # Code compiled under a gateway's file name stands for the gateway calling.
     gateway: dict = {}
     source = "def call(client):\n    return client.get_authorization_token()\n"
-    exec(compile(source, str(recorder.ROOT / "cleanup" / "aws.py"), "exec"), gateway)
+    exec(compile(source, str(recorder.ROOT / "cleanup" / "aws" / "ecr.py"), "exec"), gateway)
     try:
         with Stubber(client) as stub:
             stub.add_response("get_authorization_token", {"authorizationData": []})

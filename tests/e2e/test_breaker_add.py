@@ -39,6 +39,6 @@ def test_an_admin_adds_a_breaker_from_the_discovered_mapping_and_alarm(
     expect(page.locator("#breaker-panel h1")).to_contain_text("orders")
     breaker = Breaker.objects.get()
     assert (breaker.mapping_uuid, breaker.alarms) == (
-        created["mapping_uuid"],
-        [created["alarm_arn"]],
+        created.mapping_uuid,
+        [created.alarm_arn],
     )

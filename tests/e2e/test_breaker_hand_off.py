@@ -11,22 +11,21 @@ click, through the panel's own polling (every 5 s).
 
 from __future__ import annotations
 
-import io
 import json
 import time
-import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 import requests
-from moto.awslambda.models import LambdaBackend
 from playwright.sync_api import Page, Response, expect
 
+from scenarios import clients, moto_patches
+from scenarios.lambdas import queue_function_mapping_alarm
 from tests.conftest import PASSWORD
 from tests.processes import Console, moto_in_this_process, own_database, wait_for
 
-ACCOUNT = "123456789012"  # moto's default: the console's own credentials act there
+ACCOUNT = clients.MOTO_ACCOUNT  # the console's own credentials act there
 REGION = "eu-west-1"
 FUNCTION = "orders-worker"
 MOTO_DELAY = 5.0  # seconds UpdateEventSourceMapping takes in this test
@@ -58,72 +57,23 @@ print(json.dumps({{"breaker": breaker.pk, "mapping": breaker.mapping_uuid}}))
 def build_function(endpoint: str) -> str:
     """In moto: a queue, a function reading it through an enabled mapping, an alarm on its
     errors. Returns the mapping's UUID."""
-    session = boto3.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-    )
-    sqs = session.client("sqs", endpoint_url=endpoint)
-    lam = session.client("lambda", endpoint_url=endpoint)
-    queue_url = sqs.create_queue(QueueName=f"{FUNCTION}-queue")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    role = session.client("iam", endpoint_url=endpoint).create_role(
-        RoleName=f"{FUNCTION}-role", AssumeRolePolicyDocument="{}"
-    )["Role"]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("handler.py", "def handler(event, context):\n    return None\n")
-    lam.create_function(
-        FunctionName=FUNCTION,
-        Runtime="python3.12",
-        Role=role,
-        Handler="handler.handler",
-        Code={"ZipFile": code.getvalue()},
-    )
-    session.client("cloudwatch", endpoint_url=endpoint).put_metric_alarm(
-        AlarmName=f"{FUNCTION}-errors",
-        MetricName="Errors",
-        Namespace="AWS/Lambda",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        Dimensions=[{"Name": "FunctionName", "Value": FUNCTION}],
-    )
-    return lam.create_event_source_mapping(
-        EventSourceArn=queue_arn, FunctionName=FUNCTION, Enabled=True
-    )["UUID"]
+    return queue_function_mapping_alarm(
+        clients.at_endpoint(endpoint, REGION), FUNCTION
+    ).mapping_uuid
 
 
 @pytest.fixture
-def slow_mapping_changes(monkeypatch) -> list[bool]:
-    """moto 5.2.5 changes a mapping's state at once, inside UpdateEventSourceMapping
-    (``moto/awslambda/models.py``, ``LambdaBackend.update_event_source_mapping``; the
-    Docker-less ``LambdaSimpleBackend`` inherits it). Sleeping 5 s in front of it, in moto's
-    server thread, makes the AWS call slow: a web request that made it could not answer in
-    200 ms, and the mapping's state in moto only changes 5 s after the worker asked. Returns the
-    ``Enabled`` asked for, call by call."""
-    original = LambdaBackend.update_event_source_mapping
-    asked: list[bool] = []
-
-    def slow(self, uuid, spec):
-        asked.append(spec.get("Enabled"))
-        time.sleep(MOTO_DELAY)
-        return original(self, uuid, spec)
-
-    monkeypatch.setattr(LambdaBackend, "update_event_source_mapping", slow)
-    return asked
+def slow_mapping_changes() -> Iterator[list[moto_patches.MappingUpdate]]:
+    """moto changes a mapping's state at once, inside UpdateEventSourceMapping. Made 5 s slow in
+    moto's server thread, the AWS call is slow: a web request that made it could not answer in
+    200 ms, and the mapping's state in moto only changes 5 s after the worker asked. Yields the
+    calls as moto received them."""
+    with moto_patches.mapping_updates(delay=MOTO_DELAY) as updates:
+        yield updates
 
 
 def moto_mapping_state(endpoint: str, uuid: str) -> str:
-    client = boto3.client(
-        "lambda",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = clients.at_endpoint(endpoint, REGION)("lambda")
     return client.get_event_source_mapping(UUID=uuid)["State"]
 
 
@@ -164,7 +114,7 @@ def submit(page: Page, console: Console, button: str, path: str) -> tuple[float,
 
 
 def test_trip_and_reset_answer_at_once_and_the_page_follows_the_worker(
-    browser, tmp_path: Path, slow_mapping_changes: list[bool]
+    browser, tmp_path: Path, slow_mapping_changes: list[moto_patches.MappingUpdate]
 ):
     started = time.monotonic()
     with moto_in_this_process() as moto, own_database(tmp_path, "hand_off") as database_url:
@@ -270,7 +220,7 @@ def test_trip_and_reset_answer_at_once_and_the_page_follows_the_worker(
             )
             print(figures)
             # The worker made both changes, each through the slow call, and nothing else did.
-            assert slow_mapping_changes == [False, True], figures
+            assert [call.enabled for call in slow_mapping_changes] == [False, True], figures
             assert console.sql(
                 "SELECT cause, actor, to_state FROM breaker_breakertransition ORDER BY id"
             ) == [("manual", "oscar", "open"), ("manual", "oscar", "closed")]

@@ -7,9 +7,11 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts import actions as account_actions
+from audit.models import AuditEvent
 from breaker import actions
 from breaker.models import Breaker
 from tests.breaker.conftest import ACCOUNT, REGION, build_function
+from tests.conftest import rows
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -29,8 +31,8 @@ def breaker(aws) -> Breaker:
         name="orders",
         account=account,
         region=REGION,
-        function_name=created["function_name"],
-        alarms=[created["alarm_arn"]],
+        function_name=created.function_name,
+        alarms=[created.alarm_arn],
     )
 
 
@@ -84,11 +86,13 @@ def test_a_viewer_has_no_buttons_and_a_forged_trip_is_refused(page, login_as, vi
     csrf = next(
         cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "csrftoken"
     )
+    before = rows(Breaker, AuditEvent)
     answer = page.request.post(
         f"/breakers/{breaker.pk}/trip/", form={"reason": "forged"}, headers={"X-CSRFToken": csrf}
     )
 
     assert answer.status == 403
+    assert rows(Breaker, AuditEvent) == before
     breaker.refresh_from_db()
     assert (breaker.state, breaker.mode) == ("closed", "auto")
     assert not breaker.transitions.exists()

@@ -7,9 +7,11 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
+from audit.models import AuditEvent
 from cleanup import actions, usage
 from cleanup.models import DeletionCheck
 from tests.cleanup.conftest import DEV, PROD, REGISTRY, World
+from tests.conftest import rows
 
 # The live server needs committed rows; the roles come from a data migration.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -82,7 +84,7 @@ def test_an_operator_approves_two_checks_and_sees_them_deleted_without_a_reload(
 def test_a_viewer_has_no_approve_button_and_a_forged_post_is_refused(
     roles, queue, page, login_as, viewer_user
 ):
-    _, _, checks = queue
+    world, digests, checks = queue
     login_as(viewer_user)
     page.goto("/deletions/")
     expect(page.locator(f"#check-{checks[0].pk}")).to_be_visible()
@@ -90,8 +92,11 @@ def test_a_viewer_has_no_approve_button_and_a_forged_post_is_refused(
     csrf = next(
         cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "csrftoken"
     )
+    before = rows(DeletionCheck, AuditEvent)
     answer = page.request.post(
         "/deletions/approve/", form={"check": str(checks[0].pk)}, headers={"X-CSRFToken": csrf}
     )
     assert answer.status == 403
     assert DeletionCheck.objects.get(pk=checks[0].pk).status == "awaiting_approval"
+    assert rows(DeletionCheck, AuditEvent) == before
+    assert set(digests) <= world.ecr_digests("web")

@@ -4,7 +4,6 @@ follows work from a webhook request into the worker."""
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import io
 import json
 import logging
@@ -21,6 +20,8 @@ from django_q.worker import worker
 from accounts import aws as accounts_aws
 from console import logs
 from console.logs import ConsoleJsonFormatter, ContextFilter
+from scenarios.ecr import create_repository, image_manifest, image_uri, push_image
+from scenarios.ecs import register_task_definition
 from tests.observability import tasks as sample_tasks
 
 API_KEY = "log-test-key-0123456789abcdef"
@@ -120,20 +121,6 @@ def test_a_task_enqueued_by_a_request_logs_with_that_request_id_in_a_fresh_worke
 # --- The acceptance path: a webhook request and the check it schedules -------------------------
 
 
-def _push(ecr, repository: str, tag: str) -> str:
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {"mediaType": "x", "size": 7, "digest": "sha256:" + "1" * 64},
-            "layers": [],
-        }
-    )
-    digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
-    ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)
-    return digest
-
-
 def _deregistration_event(task_definition: dict) -> dict:
     return {
         "version": "0",
@@ -168,14 +155,12 @@ def test_a_webhook_request_and_the_check_it_schedules_share_the_request_id(
     registry = make_account(REGISTRY, "shared", is_registry=True, environment="shared")
     prod = make_account(PROD, "production")
     ecr = accounts_aws.client(registry, REGION, "ecr")
-    ecr.create_repository(repositoryName="web", tags=[{"Key": "ecr-cleanup", "Value": "enabled"}])
-    _push(ecr, "web", "v1")
+    create_repository(ecr, "web")
+    push_image(ecr, "web", "v1", manifest=image_manifest("v1"))
     cleanup_actions.do_sync_inventory()
     ecs = accounts_aws.client(prod, REGION, "ecs")
-    image = f"{REGISTRY}.dkr.ecr.{REGION}.amazonaws.com/web:v1"
-    arn = ecs.register_task_definition(
-        family="web", containerDefinitions=[{"name": "web", "image": image, "memory": 128}]
-    )["taskDefinition"]["taskDefinitionArn"]
+    image = image_uri(REGISTRY, REGION, "web", ":v1")
+    arn = register_task_definition(ecs, "web", [image])
     deregistered = ecs.deregister_task_definition(taskDefinition=arn)["taskDefinition"]
 
     response = Client().post(

@@ -18,6 +18,7 @@ from mozilla_django_oidc import auth as oidc_auth
 
 from audit.models import AuditEvent
 from cleanup.models import DeletionCheck
+from tests.conftest import rows
 from tests.observability.factories import awaiting_check
 
 ISSUER = "https://idp.example.com"
@@ -161,9 +162,11 @@ def test_an_operator_by_token_can_approve_and_loses_it_when_the_group_is_removed
 
     user = User.objects.get(username="olivia@example.com")
     assert set(user.groups.values_list("name", flat=True)) == {"viewer"}
+    before = rows(DeletionCheck, AuditEvent)
     assert approve(browser, second) == 403
     second.refresh_from_db()
     assert second.status == DeletionCheck.Status.AWAITING_APPROVAL
+    assert rows(DeletionCheck, AuditEvent) == before
     synced = AuditEvent.objects.filter(action="user.roles_synced").order_by("id")
     assert [e.details["removed"] for e in synced] == [[], ["operator"]]
 

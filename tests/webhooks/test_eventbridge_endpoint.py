@@ -222,5 +222,7 @@ def test_csrf_is_still_enforced_on_the_rest_of_the_console(admin_user):
 
     assert response.status_code == 403
     from accounts.models import AwsAccount
+    from audit.models import AuditEvent
 
     assert not AwsAccount.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="account.").exists()

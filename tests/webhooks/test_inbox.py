@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.utils.html import escape
 
 from audit.models import AuditEvent
 from console import clock
+from tests.conftest import rows
 from tests.webhooks import shapes
 from tests.webhooks.signing import after_commit
 from webhooks import actions, registry
@@ -36,8 +38,10 @@ def test_a_viewer_may_not_see_the_inbox(viewer_client, post_event):
     post_event(shapes.alarm_event())
     event = InboundEvent.objects.get()
 
-    assert viewer_client.get("/inbox/").status_code == 403
-    assert viewer_client.get(f"/inbox/{event.pk}/").status_code == 403
+    for url in ("/inbox/", f"/inbox/{event.pk}/"):
+        response = viewer_client.get(url)
+        assert response.status_code == 403
+        assert escape(event.summary) not in response.content.decode()
 
 
 def test_an_anonymous_visitor_is_sent_to_log_in(client):
@@ -137,13 +141,18 @@ def test_reprocess_with_htmx_answers_the_outcome_fragment(admin_client, failed_e
     assert 'id="event-outcome"' in html and "<html" not in html
 
 
-def test_an_operator_may_not_reprocess(operator_client, failed_event):
-    response = operator_client.post(f"/inbox/{failed_event.pk}/reprocess/")
+def test_an_operator_may_not_reprocess(operator_client, failed_event, handled):
+    before = rows(InboundEvent, AuditEvent)
+
+    with after_commit():
+        response = operator_client.post(f"/inbox/{failed_event.pk}/reprocess/")
 
     assert response.status_code == 403
     failed_event.refresh_from_db()
     assert failed_event.status == "failed"
     assert not AuditEvent.objects.filter(action="webhook.reprocessed").exists()
+    assert rows(InboundEvent, AuditEvent) == before
+    assert handled.calls == []
 
 
 def test_only_failed_events_can_be_reprocessed(admin_client, post_event):

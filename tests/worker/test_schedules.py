@@ -40,9 +40,10 @@ def test_it_writes_every_schedule_once_when_a_fresh_database_is_migrated(tmp_pat
         assert names(console) == registered_names()  # every one, and each once
 
 
-def test_it_writes_the_schedules_again_and_beats_when_the_worker_starts(tmp_path):
+def test_it_writes_the_schedules_again_and_beats_when_the_worker_starts(tmp_path, broker, request):
+    """On either broker (``broker``: the ORM, or Redis started by the tests)."""
     with own_database(tmp_path, "worker_start") as database_url:
-        console = Console(tmp_path, database_url, Q_WORKERS="1")
+        console = Console(tmp_path, database_url, Q_WORKERS="1", **broker)
         console.manage("migrate", "--no-input")
         console.sql("DELETE FROM django_q_schedule")  # as after restoring an older backup
         assert names(console) == []
@@ -62,6 +63,9 @@ def test_it_writes_the_schedules_again_and_beats_when_the_worker_starts(tmp_path
             if stat.exists():
                 assert int(stat.read_text().rsplit(")", 1)[1].split()[1]) == worker.pid
             assert started_at <= last_beat
+            if broker:  # the cluster's statistics live in the broker: this Redis, not another
+                redis = request.getfixturevalue("redis").client()
+                assert redis.keys("django_q:console:cluster:*"), "no cluster stat in Redis"
         finally:
             returncode = console.stop("worker")
         assert returncode == 0, console.logs("worker")

@@ -13,7 +13,6 @@ Run it with ``DEBUG=true`` (the Makefile does): without it the settings want a S
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
@@ -28,6 +27,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from scenarios import moto_server
 
 STARTUP_TIMEOUT = 60.0  # seconds for a server to answer
 STOP_TIMEOUT = 10.0  # seconds for the children to stop before they are killed
@@ -73,17 +74,6 @@ def answers(url: str) -> bool:
         return True  # any HTTP answer: the server is up
     except OSError:
         return False
-
-
-def post_json(url: str, body: dict) -> None:
-    request = urllib.request.Request(  # noqa: S310 (a loopback URL built here)
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=5):  # noqa: S310
-        pass
 
 
 def demo_environment(aws_url: str, database: Path, webhook_api_key: str) -> dict[str, str]:
@@ -166,7 +156,7 @@ class Command(BaseCommand):
             env,
         )
         self.wait_until_answers("sandbox AWS", f"{aws_url}/moto-api/", moto)
-        post_json(f"{aws_url}/moto-api/config", {"lambda": {"use_docker": False}})
+        moto_server.configure(aws_url)  # Lambda answers without Docker
         self.step([*manage, "migrate", "--no-input", "--verbosity", "0"], env)
         self.step(
             [*manage, "sandbox_seed", "--admin-password-env", "DEMO_ADMIN_PASSWORD"],

@@ -1,5 +1,6 @@
 """An in-process fake of every AWS call ``cleanup.aws`` makes (and ``accounts.aws.enabled_regions``),
-fast enough for property tests and the scale benchmark. It counts calls by AWS operation the way
+fast enough for the property tests (``tests/cleanup/test_properties.py``) and the scale benchmark
+(``bench/cleanup_scale.py``); ``install(monkeypatch)`` puts it in place of the gateways. It counts calls by AWS operation the way
 the real paginated calls would (one ``ListTaskDefinitions`` per 100 ARNs, one ``DescribeServices``
 per 10 services, one ``ListFunctions`` per 50 function versions, ...).
 
@@ -18,9 +19,8 @@ from datetime import datetime, timedelta
 
 from accounts import aws as accounts_aws
 from cleanup import aws
+from scenarios.ecr import MANIFEST
 
-INDEX = "application/vnd.oci.image.index.v1+json"
-MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 GATEWAY_FUNCTIONS = [
     "list_repositories",
     "repository_tags",
