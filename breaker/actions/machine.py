@@ -229,43 +229,12 @@ def do_trip(
 ) -> None:
     """Open by hand (``forced_open``): alarms cannot close it, only a reset. ``in_worker``: the
     mapping is disabled by the worker after the commit, not in this call."""
-    from breaker.actions.mapping import converge_mapping, enqueue_convergence
-
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why the breaker is tripped."})
-    now = now or clock.now()
-    with transaction.atomic():
-        row = locked(breaker.pk)
-        row.mode = Mode.FORCED_OPEN
-        row.half_open_successes = 0
-        row.next_probe_at = None
-        row.probe_lease_until = None
-        transition(
-            row,
-            State.OPEN,
-            cause=Cause.MANUAL,
-            actor=actor,
-            reason=reason,
-            now=now,
-            action="breaker.tripped",
-        )
-        row.save(
-            update_fields=[
-                "mode",
-                "state",
-                "half_open_successes",
-                "next_probe_at",
-                "probe_lease_until",
-            ]
-        )
-        if in_worker:  # the web answers at once; the page follows the worker
-            row.mapping_handed_off_at = now
-            row.save(update_fields=["mapping_handed_off_at"])
-            transaction.on_commit(partial(enqueue_convergence, breaker.pk))
-    if not in_worker:  # the CLI waits for the mapping
-        converge_mapping(breaker.pk, now)
-    breaker.refresh_from_db()
+    _set_by_hand(
+        breaker, Mode.FORCED_OPEN, State.OPEN, "breaker.tripped", actor, reason, now, in_worker
+    )
 
 
 def do_reset(
@@ -278,39 +247,42 @@ def do_reset(
 ) -> None:
     """Close by hand and hand the breaker back to its alarms: enable the mapping, mode auto.
     ``in_worker``: the mapping is enabled by the worker after the commit, not in this call."""
+    reason = (reason or "reset").strip()
+    _set_by_hand(breaker, Mode.AUTO, State.CLOSED, "breaker.reset", actor, reason, now, in_worker)
+
+
+def _set_by_hand(
+    breaker: Breaker,
+    mode: str,
+    state: str,
+    action: str,
+    actor: str,
+    reason: str,
+    now: datetime | None,
+    in_worker: bool,
+) -> None:
+    """A trip or a reset: the mode and state an operator chose, the probe counters and lease
+    cleared, then the mapping brought in line (now, or by the worker after the commit)."""
     from breaker.actions.mapping import converge_mapping, enqueue_convergence
 
     now = now or clock.now()
     with transaction.atomic():
         row = locked(breaker.pk)
-        row.mode = Mode.AUTO
+        row.mode = mode
         row.half_open_successes = 0
-        row.consecutive_failures = 0
+        row.consecutive_failures = 0 if state == State.CLOSED else row.consecutive_failures
         row.next_probe_at = None
         row.probe_lease_until = None
         transition(
-            row,
-            State.CLOSED,
-            cause=Cause.MANUAL,
-            actor=actor,
-            reason=(reason or "reset").strip(),
-            now=now,
-            action="breaker.reset",
+            row, state, cause=Cause.MANUAL, actor=actor, reason=reason, now=now, action=action
         )
-        row.save(
-            update_fields=[
-                "mode",
-                "state",
-                "half_open_successes",
-                "consecutive_failures",
-                "next_probe_at",
-                "probe_lease_until",
-            ]
-        )
+        fields = ["mode", "state", "half_open_successes", "consecutive_failures"]
+        fields += ["next_probe_at", "probe_lease_until"]
         if in_worker:  # the web answers at once; the page follows the worker
             row.mapping_handed_off_at = now
-            row.save(update_fields=["mapping_handed_off_at"])
+            fields.append("mapping_handed_off_at")
             transaction.on_commit(partial(enqueue_convergence, breaker.pk))
+        row.save(update_fields=fields)
     if not in_worker:  # the CLI waits for the mapping
         converge_mapping(breaker.pk, now)
     breaker.refresh_from_db()

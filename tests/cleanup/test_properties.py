@@ -408,9 +408,12 @@ def accounts(make_account, settings):
 def test_random_histories_never_delete_an_image_in_use(accounts, monkeypatch):
     STATS.clear()
 
+    # Derandomized: the same histories at every run, so the coverage thresholds below hold on
+    # every machine (drawn at random, "a pull within the window" came up 0 to 40 times).
     @settings(
         max_examples=MAX_EXAMPLES,
         deadline=None,
+        derandomize=True,
         suppress_health_check=[HealthCheck.too_slow],
     )
     @given(history=st.lists(operation, min_size=8, max_size=50))
