@@ -52,11 +52,10 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, live_server):
-    """A fresh browser tab on the live server. Every Content-Security-Policy violation Chromium
-    reports while the test runs fails the test at its end."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+def watched_tab(browser, base_url: str):
+    """A fresh browser context and tab on ``base_url``, and the list every
+    Content-Security-Policy violation Chromium reports is appended to."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 800})
     context.set_default_timeout(10_000)
     context.add_init_script(
         "document.addEventListener('securitypolicyviolation', function (e) {"
@@ -72,6 +71,14 @@ def page(browser, live_server):
             else None
         ),
     )
+    return context, page, violations
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh browser tab on the live server. Every Content-Security-Policy violation Chromium
+    reports while the test runs fails the test at its end."""
+    context, page, violations = watched_tab(browser, live_server.url)
     yield page
     context.close()
     assert violations == [], f"Content-Security-Policy violations: {violations}"

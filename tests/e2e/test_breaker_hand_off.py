@@ -23,6 +23,7 @@ from playwright.sync_api import Page, Response, expect
 from scenarios import clients, moto_patches
 from scenarios.lambdas import queue_function_mapping_alarm
 from tests.conftest import PASSWORD
+from tests.e2e.conftest import watched_tab
 from tests.processes import Console, moto_in_this_process, own_database, wait_for
 
 ACCOUNT = clients.MOTO_ACCOUNT  # the console's own credentials act there
@@ -145,22 +146,7 @@ def test_trip_and_reset_answer_at_once_and_the_page_follows_the_worker(
 
             # Every Content-Security-Policy violation fails the test (as tests/e2e/conftest.py's
             # page fixture does for the live server).
-            context = browser.new_context(base_url=web, viewport={"width": 1280, "height": 800})
-            context.set_default_timeout(10_000)
-            context.add_init_script(
-                "document.addEventListener('securitypolicyviolation', function (e) {"
-                " console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI); });"
-            )
-            violations: list[str] = []
-            page = context.new_page()
-            page.on(
-                "console",
-                lambda message: (
-                    violations.append(message.text)
-                    if "Content Security Policy" in message.text or "CSP violation" in message.text
-                    else None
-                ),
-            )
+            context, page, violations = watched_tab(browser, web)
             page.on("dialog", lambda dialog: dialog.accept())  # Reset asks for confirmation
 
             page.goto("/login/")
