@@ -31,6 +31,7 @@ DRAIN_SECONDS = 2.0
 # A drain asked for this long ago and never started (its task was lost with a worker) is asked
 # for again by the next event; the minute sweep processes what is due meanwhile.
 DRAIN_REQUEST_STALE = timedelta(seconds=60)
+ALARM_LANE_GRACE = timedelta(seconds=60)
 
 
 def enqueue_processing(event_id: int) -> None:
@@ -171,7 +172,10 @@ def claim_batch(now: datetime, limit: int = DRAIN_BATCH) -> list[int]:
     """Take up to ``limit`` due events, oldest first, so that no other worker takes them:
     ``select_for_update(skip_locked)`` on PostgreSQL, one conditional update elsewhere."""
     token = uuid.uuid4().hex
-    due = InboundEvent.objects.due(now).order_by("received_at", "id")
+    # A fresh alarm is its own task's (the fast lane): a drain behind a backlog must not hold it.
+    # An older one (its task was lost with a worker) is the drain's like any other event.
+    fresh_alarm = Q(kind=registry.ALARM_STATE_CHANGE, received_at__gte=now - ALARM_LANE_GRACE)
+    due = InboundEvent.objects.due(now).exclude(fresh_alarm).order_by("received_at", "id")
     claimed = {"status": InboundEvent.Status.PROCESSING, "claimed_at": now, "claim": token}
     if connection.vendor == "postgresql":
         with transaction.atomic():
@@ -179,7 +183,7 @@ def claim_batch(now: datetime, limit: int = DRAIN_BATCH) -> list[int]:
             InboundEvent.objects.filter(id__in=ids).update(**claimed)
         return ids
     candidates = list(due.values_list("id", flat=True)[:limit])
-    InboundEvent.objects.due(now).filter(id__in=candidates).update(**claimed)
+    InboundEvent.objects.due(now).exclude(fresh_alarm).filter(id__in=candidates).update(**claimed)
     return list(
         InboundEvent.objects.filter(claim=token)
         .order_by("received_at", "id")
@@ -190,20 +194,24 @@ def claim_batch(now: datetime, limit: int = DRAIN_BATCH) -> list[int]:
 def do_drain_inbox(
     *, budget: float = DRAIN_SECONDS, monotonic: Callable[[], float] = time.monotonic
 ) -> Counter[str]:
-    """Process due events in claimed batches until none is left or ``budget`` seconds passed;
-    then, if some are left, ask for another drain (it goes behind what is queued meanwhile).
-    A full first batch asks for a second drain at once, so a second worker can share a burst."""
+    """Process due events in claimed batches until none is left or ``budget`` seconds passed
+    (checked before every event); then give back what was not reached and ask for another drain,
+    which goes behind what was queued meanwhile. One drain at a time: the other worker processes
+    stay free for alarms, whose fresh events a drain leaves to their own tasks."""
     DrainRequest.objects.filter(pk=1).update(requested_at=None)  # later events ask again
     started = monotonic()
     outcomes: Counter[str] = Counter()
-    first = True
     while True:
         now = clock.now()
         ids = claim_batch(now)
-        if first and len(ids) == DRAIN_BATCH:
-            request_drain(now)
-        first = False
-        for event in InboundEvent.objects.filter(id__in=ids).order_by("received_at", "id"):
+        events = list(InboundEvent.objects.filter(id__in=ids).order_by("received_at", "id"))
+        for position, event in enumerate(events):
+            if monotonic() - started >= budget:
+                # Over budget: give the rest back and ask for a drain that queues behind what
+                # came meanwhile (alarm tasks included), rather than holding a worker.
+                _release_claims(events[position:])
+                request_drain(clock.now())
+                return outcomes
             # The lease runs per event, from now: a slow batch must not outlive it and have
             # another worker take (and handle again) events this drain has not reached yet.
             started_at = clock.now()
@@ -218,9 +226,14 @@ def do_drain_inbox(
             outcomes[status] += 1
         if len(ids) < DRAIN_BATCH:
             return outcomes
-        if monotonic() - started >= budget:
-            request_drain(clock.now())
-            return outcomes
+
+
+def _release_claims(events: list[InboundEvent]) -> None:
+    """Events a drain claimed and did not reach: due again at once for whoever drains next."""
+    for event in events:
+        InboundEvent.objects.filter(
+            pk=event.pk, claim=event.claim, status=InboundEvent.Status.PROCESSING
+        ).update(status=InboundEvent.Status.RECEIVED, claim="", claimed_at=None)
 
 
 def _renew_claim(event: InboundEvent, now: datetime) -> bool:

@@ -72,12 +72,14 @@ def test_a_drain_over_its_budget_stops_and_asks_for_another(client, enqueued, ha
     for n in range(actions.DRAIN_BATCH * 3):
         receive(client, shapes.config_item_event(event_id=f"burst-{n}"))
     enqueued.clear()
-    ticks = iter(range(0, 100, 5))  # every reading of the clock is 5 s later
+    ticks = iter(range(0, 1000))  # every reading of the clock is 1 s later
 
-    outcomes = actions.do_drain_inbox(budget=2.0, monotonic=lambda: next(ticks))
+    outcomes = actions.do_drain_inbox(budget=2.5, monotonic=lambda: next(ticks))
 
-    assert outcomes == {"processed": actions.DRAIN_BATCH}
-    assert InboundEvent.objects.filter(status="received").count() == actions.DRAIN_BATCH * 2
+    assert outcomes == {"processed": 2}  # the budget is checked before every event
+    assert InboundEvent.objects.filter(status="received", claim="").count() == (
+        actions.DRAIN_BATCH * 3 - 2
+    )  # what it claimed and did not reach is given back
     assert ("webhooks.tasks.drain",) in enqueued
 
 
@@ -129,3 +131,16 @@ def test_a_slow_batch_never_has_an_event_handled_twice(client, enqueued, monkeyp
     pks = list(InboundEvent.objects.order_by("pk").values_list("pk", flat=True))
     assert calls == pks[:2]  # the drain's first, and the one the other worker finished
     assert InboundEvent.objects.get(pk=pks[2]).status == "processing"  # left to its new owner
+
+
+def test_a_drain_leaves_a_fresh_alarm_to_its_own_task(client, enqueued):
+    for n in range(5):
+        receive(client, shapes.config_item_event(event_id=f"before-{n}"))
+    receive(client, shapes.alarm_event())
+    alarm = InboundEvent.objects.get(kind="alarm_state_change")
+
+    claimed = actions.claim_batch(clock.now())
+    later = actions.claim_batch(clock.now() + actions.ALARM_LANE_GRACE + timedelta(seconds=1))
+
+    assert alarm.pk not in claimed and len(claimed) == 5
+    assert alarm.pk in later  # its task was lost: a drain takes it after the grace

@@ -63,7 +63,7 @@ def test_the_recurring_schedule_picks_up_events_accepted_while_the_worker_was_do
 
     outcome = tasks.process_pending()
 
-    assert outcome == "drain requested"
+    assert outcome == "alarms 1; drain requested"
     assert len(handled.calls) == 2
     assert set(InboundEvent.objects.values_list("status", flat=True)) == {"processed"}
     assert tasks.process_pending() == "nothing due"
