@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -310,3 +311,21 @@ def broker_env(broker: str, redis: RedisServer | None) -> Iterator[dict[str, str
         yield {"Q_REDIS_URL": redis.url}
     finally:
         redis.flush()
+
+
+def sign_in(web: str, username: str = "oscar") -> requests.Session:
+    """A session signed in through the real login form of the web server at ``web``."""
+    from tests.conftest import PASSWORD
+
+    browser = requests.Session()
+    form = browser.get(f"{web}/login/", timeout=10).text
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+    assert found, form[:500]
+    answer = browser.post(
+        f"{web}/login/",
+        data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": found.group(1)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 302, answer.text
+    return browser

@@ -34,7 +34,7 @@ from scenarios.ecs import register_task_definition
 from scenarios.lambdas import queue_function_mapping_alarm
 from tests.breaker.events import eventbridge_alarm
 from tests.conftest import PASSWORD
-from tests.processes import Console, moto_in_this_process, own_database, wait_for
+from tests.processes import Console, moto_in_this_process, own_database, sign_in, wait_for
 from tests.webhooks.shapes import deregistration_event
 
 ACCOUNT = clients.MOTO_ACCOUNT  # the console's own credentials act there
@@ -124,20 +124,6 @@ def post_event(web: str, event: dict) -> None:
         f"{web}/webhooks/eventbridge/", json=event, headers={"X-Api-Key": API_KEY}, timeout=10
     )
     assert response.status_code == 202, response.text
-
-
-def sign_in(web: str) -> requests.Session:
-    browser = requests.Session()
-    form = browser.get(f"{web}/login/", timeout=10).text
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
-    answer = browser.post(
-        f"{web}/login/",
-        data={"username": "oscar", "password": PASSWORD, "csrfmiddlewaretoken": token},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert answer.status_code == 302, answer.text
-    return browser
 
 
 def awaiting_check_ids(browser: requests.Session, web: str) -> list[int]:

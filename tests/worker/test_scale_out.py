@@ -45,6 +45,7 @@ from tests.processes import (
     broker_env,
     moto_in_this_process,
     own_database,
+    sign_in,
     wait_for,
 )
 from tests.webhooks.shapes import config_item_event, deregistration_event
@@ -247,20 +248,6 @@ def post_event(web: str, event: dict) -> int:
         f"{web}/webhooks/eventbridge/", json=event, headers={"X-Api-Key": API_KEY}, timeout=30
     )
     return response.status_code
-
-
-def sign_in(web: str) -> requests.Session:
-    browser = requests.Session()
-    form = browser.get(f"{web}/login/", timeout=10).text
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
-    answer = browser.post(
-        f"{web}/login/",
-        data={"username": "oscar", "password": PASSWORD, "csrfmiddlewaretoken": token},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert answer.status_code == 302, answer.text
-    return browser
 
 
 def operator_clicks(web: str, check_ids: list[int], breaker_ids: list[int]) -> list[int]:
