@@ -5,7 +5,9 @@ ones it starts again after a crash, a timeout or a recycle. The receiver starts 
 there that writes the cluster's ``WorkerHeartbeat`` row at once and then every
 ``HEARTBEAT_INTERVAL``. The row is keyed by (host, the worker's parent pid): the parent is
 django-q's sentinel, the process that guards the workers and runs the scheduler, so all workers
-of one cluster beat one row, and two clusters on a host have a row each. Why this way:
+of one cluster beat one row, and two clusters on a host have a row each: every ``qcluster`` runs
+two, the main cluster and the alarm cluster (console/management/commands/qcluster.py), so a
+worker host shows two rows. Why this way:
 
 - a thread, not a task: a task would wait behind a long probe or deletion in the queue, and a
   busy worker is alive; a thread beats while its worker runs a 15-minute probe;

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django_q.tasks import async_task
@@ -17,32 +18,55 @@ import audit
 from console import clock, logs
 from webhooks import registry
 from webhooks.classify import Classification
-from webhooks.models import MAX_ATTEMPTS, DrainRequest, InboundEvent
+from webhooks.models import MAX_ATTEMPTS, PROCESSING_LEASE, DrainRequest, InboundEvent
 
 logger = logging.getLogger(__name__)
+MAIN = settings.Q_CLUSTER["name"]  # the main cluster's queue
 
 # Below Q_CLUSTER["retry"], or a slow event would be handed to a second worker.
 TASK_TIMEOUT = 120
 PROCESS_BATCH = 500
 # A drain claims this many events at a time and stops taking more after DRAIN_SECONDS (asking
-# for another drain if some are left), so the queue keeps moving for alarms and other tasks.
+# for another drain if some are left), so the queue keeps moving for other tasks.
 DRAIN_BATCH = 50
 DRAIN_SECONDS = 2.0
+# A drain commits what it did at least this often (and after every batch): one commit for many
+# events instead of two for each (a commit waits for the disk, about 1-3 ms, far more than the
+# work of most events), while SQLite's one writer is never held for long.
+COMMIT_SECONDS = 0.2
 # A drain asked for this long ago and never started (its task was lost with a worker) is asked
 # for again by the next event; the minute sweep processes what is due meanwhile.
 DRAIN_REQUEST_STALE = timedelta(seconds=60)
 ALARM_LANE_GRACE = timedelta(seconds=60)
+# ``do_resume_stalled`` (every few seconds on every worker host) hands on an alarm whose task has
+# not started after this long, and asks again for a drain that has not started after this long.
+STALLED_AFTER = timedelta(seconds=10)
 
 
-def enqueue_processing(event_id: int) -> None:
-    async_task("webhooks.tasks.process_event", event_id, timeout=TASK_TIMEOUT, group="webhooks")
+def enqueue_processing(event_id: int, kind: str = "") -> None:
+    """One event's own task. An alarm's goes to the alarm cluster's queue, so no burst of other
+    work (a drain, a probe, a sweep) is ever ahead of a breaker decision."""
+    cluster = settings.Q_ALARM_CLUSTER if kind == registry.ALARM_STATE_CHANGE else None
+    async_task(
+        "webhooks.tasks.process_event",
+        event_id,
+        timeout=TASK_TIMEOUT,
+        group="webhooks",
+        cluster=cluster,
+    )
+
+
+def enqueue_drain() -> None:
+    # The main queue by name: an alarm handler runs in the alarm cluster, whose default queue
+    # is its own.
+    async_task("webhooks.tasks.drain", timeout=TASK_TIMEOUT, group="webhooks", cluster=MAIN)
 
 
 def after_receiving(event: InboundEvent) -> None:
-    """The fast lane and the drain: an alarm gets a task of its own at once, so no burst of
-    CloudTrail events is ever ahead of a breaker decision; anything else asks for a drain."""
+    """The fast lane and the drain: an alarm gets a task of its own at once, in the alarm
+    cluster's queue; anything else asks for a drain."""
     if event.kind == registry.ALARM_STATE_CHANGE:
-        enqueue_processing(event.id)
+        enqueue_processing(event.id, event.kind)
     else:
         request_drain()
 
@@ -55,7 +79,7 @@ def request_drain(now: datetime | None = None, *, force: bool = False) -> bool:
     now = now or clock.now()
     if force:
         DrainRequest.objects.update_or_create(pk=1, defaults={"requested_at": now})
-        async_task("webhooks.tasks.drain", timeout=TASK_TIMEOUT, group="webhooks")
+        enqueue_drain()
         return True
     idle = Q(requested_at__isnull=True) | Q(requested_at__lt=now - DRAIN_REQUEST_STALE)
     asked = DrainRequest.objects.filter(idle, pk=1).update(requested_at=now)
@@ -63,7 +87,7 @@ def request_drain(now: datetime | None = None, *, force: bool = False) -> bool:
         _, created = DrainRequest.objects.get_or_create(pk=1, defaults={"requested_at": now})
         if not created:
             return False
-    async_task("webhooks.tasks.drain", timeout=TASK_TIMEOUT, group="webhooks")
+    enqueue_drain()
     return True
 
 
@@ -168,10 +192,11 @@ def _process(event: InboundEvent, now: datetime) -> str:
     return event.status
 
 
-def claim_batch(now: datetime, limit: int = DRAIN_BATCH) -> list[int]:
+def claim_batch(now: datetime, limit: int = DRAIN_BATCH, *, token: str = "") -> list[int]:
     """Take up to ``limit`` due events, oldest first, so that no other worker takes them:
-    ``select_for_update(skip_locked)`` on PostgreSQL, one conditional update elsewhere."""
-    token = uuid.uuid4().hex
+    ``select_for_update(skip_locked)`` on PostgreSQL, one conditional update elsewhere. The
+    claim is committed here: the events' lease starts now."""
+    token = token or uuid.uuid4().hex
     # A fresh alarm is its own task's (the fast lane): a drain behind a backlog must not hold it.
     # An older one (its task was lost with a worker) is the drain's like any other event.
     fresh_alarm = Q(kind=registry.ALARM_STATE_CHANGE, received_at__gte=now - ALARM_LANE_GRACE)
@@ -196,44 +221,62 @@ def do_drain_inbox(
 ) -> Counter[str]:
     """Process due events in claimed batches until none is left or ``budget`` seconds passed
     (checked before every event); then give back what was not reached and ask for another drain,
-    which goes behind what was queued meanwhile. One drain at a time: the other worker processes
-    stay free for alarms, whose fresh events a drain leaves to their own tasks."""
+    which goes behind what was queued meanwhile. Fresh alarms are left to their own tasks (the
+    alarm cluster's)."""
     DrainRequest.objects.filter(pk=1).update(requested_at=None)  # later events ask again
     started = monotonic()
     outcomes: Counter[str] = Counter()
     while True:
-        now = clock.now()
-        ids = claim_batch(now)
-        events = list(InboundEvent.objects.filter(id__in=ids).order_by("received_at", "id"))
-        for position, event in enumerate(events):
-            if monotonic() - started >= budget:
-                # Over budget: give the rest back and ask for a drain that queues behind what
-                # came meanwhile (alarm tasks included), rather than holding a worker.
-                _release_claims(events[position:])
+        if monotonic() - started >= budget:
+            request_drain(clock.now())  # the last batch was full: there may be more
+            return outcomes
+        claimed_at = clock.now()
+        token = uuid.uuid4().hex
+        ids = claim_batch(claimed_at, token=token)
+        if ids:
+            # The claim's token in the log: which worker held which events.
+            logs.task_logger.info("drain %s claimed %s events", token, len(ids))
+        pending = list(InboundEvent.objects.filter(id__in=ids).order_by("received_at", "id"))
+        while pending:
+            # Many events to a commit (a commit waits for the disk), but never more than about
+            # COMMIT_SECONDS of work, so SQLite's one writer is not held for long either.
+            with transaction.atomic():
+                chunk_started = monotonic()
+                while pending and monotonic() - started < budget:
+                    outcomes[_drain_one(pending.pop(0), claimed_at)] += 1
+                    if monotonic() - chunk_started >= COMMIT_SECONDS:
+                        break
+            if pending and monotonic() - started >= budget:
+                # Over budget (checked before every event): give the rest back and ask for a
+                # drain that queues behind what came meanwhile, rather than holding a worker.
+                _release_claims(token, [event.pk for event in pending])
                 request_drain(clock.now())
                 return outcomes
-            # The lease runs per event, from now: a slow batch must not outlive it and have
-            # another worker take (and handle again) events this drain has not reached yet.
-            started_at = clock.now()
-            if not _renew_claim(event, started_at):
-                outcomes["taken by another worker"] += 1
-                continue
-            # Each event's lines carry the id of the request that delivered it, as its own
-            # task's would (console.logs).
-            with logs.bound(event_id=event.pk, request_id=event.request_id or None):
-                status = _process(event, started_at)
-                logs.task_logger.info("inbound event %s %s by the drain", event.pk, status)
-            outcomes[status] += 1
         if len(ids) < DRAIN_BATCH:
             return outcomes
 
 
-def _release_claims(events: list[InboundEvent]) -> None:
+def _drain_one(event: InboundEvent, claimed_at: datetime) -> str:
+    now = clock.now()
+    # The lease ran from the claim: once half of it is gone (a slow batch), check the event is
+    # still ours and start its lease again, or another worker takes (and handles again) events
+    # this drain has not reached yet. On PostgreSQL the renewal also locks the row until the
+    # commit, so no other claim can take it meanwhile.
+    if now - claimed_at >= PROCESSING_LEASE / 2 and not _renew_claim(event, now):
+        return "taken by another worker"
+    # Each event's lines carry the id of the request that delivered it, as its own task's would
+    # (console.logs).
+    with logs.bound(event_id=event.pk, request_id=event.request_id or None):
+        status = _process(event, now)
+        logs.task_logger.info("inbound event %s %s by the drain", event.pk, status)
+    return status
+
+
+def _release_claims(token: str, event_ids: list[int]) -> None:
     """Events a drain claimed and did not reach: due again at once for whoever drains next."""
-    for event in events:
-        InboundEvent.objects.filter(
-            pk=event.pk, claim=event.claim, status=InboundEvent.Status.PROCESSING
-        ).update(status=InboundEvent.Status.RECEIVED, claim="", claimed_at=None)
+    InboundEvent.objects.filter(
+        pk__in=event_ids, claim=token, status=InboundEvent.Status.PROCESSING
+    ).update(status=InboundEvent.Status.RECEIVED, claim="", claimed_at=None)
 
 
 def _renew_claim(event: InboundEvent, now: datetime) -> bool:
@@ -242,6 +285,35 @@ def _renew_claim(event: InboundEvent, now: datetime) -> bool:
         pk=event.pk, claim=event.claim, status=InboundEvent.Status.PROCESSING
     ).update(claimed_at=now)
     return renewed == 1
+
+
+def do_resume_stalled(now: datetime | None = None) -> dict[str, int]:
+    """Hand on what a dead worker held, without waiting for the minute pass: run every
+    ``WATCH_SECONDS`` by each host's ``qcluster`` (console/management/commands/qcluster.py).
+
+    - events whose lease ended (their drain died): a drain, which takes them first (oldest);
+    - a drain asked for more than ``STALLED_AFTER`` ago and not started (its task was lost):
+      another drain;
+    - alarms whose task has not taken them after ``STALLED_AFTER``: their task again (the claim
+      makes sure each is handled once, whoever gets there first).
+    Returns what it handed on."""
+    now = now or clock.now()
+    alarms = list(
+        InboundEvent.objects.due(now)
+        .filter(kind=registry.ALARM_STATE_CHANGE, received_at__lt=now - STALLED_AFTER)
+        .values_list("pk", flat=True)[:PROCESS_BATCH]
+    )
+    for pk in alarms:
+        enqueue_processing(pk, registry.ALARM_STATE_CHANGE)
+    abandoned = InboundEvent.objects.filter(
+        status=InboundEvent.Status.PROCESSING, claimed_at__lt=now - PROCESSING_LEASE
+    ).exclude(kind=registry.ALARM_STATE_CHANGE)
+    lost = DrainRequest.objects.filter(pk=1, requested_at__lt=now - STALLED_AFTER)
+    drains = 0
+    if abandoned.exists() or lost.exists():
+        request_drain(now, force=True)
+        drains = 1
+    return {"alarms": len(alarms), "drains": drains}
 
 
 def _finish(event: InboundEvent, now: datetime, status: str, note: str) -> None:
@@ -337,5 +409,5 @@ def do_reprocess_event(event: InboundEvent, *, actor: str, now: datetime | None 
             details={"source": event.source, "last_error": event.error},
             at=now,
         )
-        transaction.on_commit(lambda: enqueue_processing(event.pk))
+        transaction.on_commit(lambda: enqueue_processing(event.pk, event.kind))
     return True

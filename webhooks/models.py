@@ -16,10 +16,11 @@ from webhooks import registry
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
-# A worker that died mid-event leaves it `processing`; after this long another worker takes it.
-# An event a worker claimed and did not finish (the worker died) is due again after this: a
-# handler runs in seconds, and handlers are idempotent, so a late second run changes nothing.
-PROCESSING_LEASE = timedelta(seconds=60)
+# An event a worker claimed and did not finish (the worker died) is due again after this, and
+# taken by the next drain within seconds (``actions.do_resume_stalled``): the work of a dead
+# worker resumes within a minute. A handler runs in well under a second (a drain renews the lease
+# of a slow batch), and handlers are idempotent, so a late second run changes nothing.
+PROCESSING_LEASE = timedelta(seconds=30)
 
 
 class InboundEventQuerySet(models.QuerySet["InboundEvent"]):

@@ -14,7 +14,7 @@ from audit.models import AuditEvent
 from console import clock
 from tests.webhooks import shapes
 from webhooks import actions, registry, tasks
-from webhooks.models import MAX_ATTEMPTS, InboundEvent
+from webhooks.models import MAX_ATTEMPTS, PROCESSING_LEASE, InboundEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -217,8 +217,9 @@ def test_an_event_abandoned_by_a_dead_worker_is_taken_again_after_the_lease(
     then = clock.now()
     InboundEvent.objects.filter(pk=event.pk).update(status="processing", claimed_at=then)
 
-    assert actions.do_process_pending(now=then + timedelta(minutes=1)) == {}
-    assert actions.do_process_pending(now=then + timedelta(minutes=11)) == {"processed": 1}
+    assert actions.do_process_pending(now=then + PROCESSING_LEASE) == {}
+    later = then + PROCESSING_LEASE + timedelta(seconds=1)
+    assert actions.do_process_pending(now=later) == {"processed": 1}
     assert handled.event_ids == [event.pk]
 
 

@@ -22,6 +22,10 @@ def registered_names() -> list[str]:
     return sorted(recurring.name for recurring in schedules.registered())
 
 
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def names(console: Console) -> list[str]:
     return [name for (name,) in console.sql(SCHEDULE_NAMES)]
 
@@ -50,19 +54,26 @@ def test_it_writes_the_schedules_again_and_beats_when_the_worker_starts(tmp_path
 
         worker = console.start_worker()
         try:
-            heartbeats = wait_for(
-                "the worker writes the schedules and beats",
-                lambda: names(console) == registered_names() and console.sql(HEARTBEATS),
+            wait_for(
+                "the worker writes the schedules and both its clusters beat",
+                lambda: names(console) == registered_names() and len(console.sql(HEARTBEATS)) == 2,
                 timeout=60,
                 log=console.logs,
             )
-            [(host, pid, started_at, last_beat)] = heartbeats
-            assert host == socket.gethostname()
-            # The row is the cluster's: its pid is the qcluster's child that guards the workers.
-            stat = Path(f"/proc/{pid}/stat")
-            if stat.exists():
-                assert int(stat.read_text().rsplit(")", 1)[1].split()[1]) == worker.pid
-            assert started_at <= last_beat
+            heartbeats = console.sql(HEARTBEATS)
+            # A row per cluster, keyed by the process that guards its workers: the main
+            # cluster's is the qcluster's child; the alarm cluster's, its grandchild (the
+            # qcluster runs the alarm cluster as a child process of its own).
+            parents = {}
+            for host, pid, started_at, last_beat in heartbeats:
+                assert host == socket.gethostname()
+                assert started_at <= last_beat
+                parents[pid] = parent_of(pid)
+            assert sorted(parent_of(parent) == worker.pid for parent in parents.values()) == [
+                False,
+                True,
+            ], parents
+            assert worker.pid in parents.values(), parents
             if broker:  # the cluster's statistics live in the broker: this Redis, not another
                 redis = request.getfixturevalue("redis").client()
                 assert redis.keys("django_q:console:cluster:*"), "no cluster stat in Redis"
