@@ -95,13 +95,15 @@ def test_every_setting_in_the_doc_is_in_the_readme_settings_table():
 def test_the_compose_file_runs_the_services_the_doc_describes():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "web", "worker"}
+    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "watchdog"}
     assert "postgres-data" in compose["volumes"]
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["worker"]["command"] == ["python", "manage.py", "qcluster"]
     for name in ("postgres", "redis", "worker"):
         assert services[name]["healthcheck"]["test"], name
     assert all(services[name]["env_file"] == ".env" for name in ("migrate", "web", "worker"))
+    # A dead worker cannot say so: the watchdog runs outside it.
+    assert "manage.py notify watchdog" in " ".join(services["watchdog"]["command"])
 
 
 def test_the_cli_commands_in_the_doc_exist():
