@@ -10,3 +10,11 @@ class AccountsConfig(AppConfig):
         from accounts.actors import bind_command_actor
 
         bind_command_actor()
+        from accounts.organizations import INTERVAL_MINUTES
+        from console import schedules
+
+        schedules.register(
+            "accounts.organization-sync",
+            "accounts.tasks.sync_organization",
+            minutes=INTERVAL_MINUTES,
+        )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, Rea
 from django.conf import settings
 
 if TYPE_CHECKING:
-    from accounts.models import AwsAccount
+    from accounts.models import AwsAccount, Organization
 
 ROLE_SESSION_NAME = "platform-console"
 ROLE_SESSION_SECONDS = 3600
@@ -125,6 +126,12 @@ def known_regions() -> frozenset[str]:
     )
 
 
+@lru_cache(maxsize=1)
+def _shared_loader() -> Any:
+    """botocore's data loader (models, endpoints), which caches what it has parsed."""
+    return botocore.session.get_session().get_component("data_loader")
+
+
 def _console_session(region: str) -> boto3.Session:
     """The console's own credentials (environment, instance or task role)."""
     key = ("", "", "", region)
@@ -185,9 +192,15 @@ def session(account: AwsAccount, region: str) -> boto3.Session:
     if cached is not None:
         return cached
     core = botocore.session.get_session()
+    # One loader for every account's session: a new one parses botocore's JSON models and
+    # endpoint data again (a quarter of a second a session, an organization has hundreds).
+    core.register_component("data_loader", _shared_loader())
     core._credentials = credentials(account)  # botocore's documented hook for custom providers
     created = boto3.Session(botocore_session=core, region_name=region)
     with _lock:
+        # boto3 appends its own data folder to the (shared) loader's search path at every session.
+        paths = _shared_loader().search_paths
+        paths[:] = list(dict.fromkeys(paths))
         return _sessions.setdefault(key, created)
 
 
@@ -240,6 +253,107 @@ def offers(service: str, region: str) -> bool:
         if region in core.get_available_regions(service, partition_name=partition):
             return True
     return region not in known_regions()
+
+
+# --- AWS Organizations ---------------------------------------------------------------------------
+
+
+# The largest page the Organizations list calls answer (MaxResults 1-20).
+PAGE = {"PageSize": 20}
+
+
+@dataclass(frozen=True)
+class OrgAccount:
+    account_id: str
+    name: str
+    state: str  # ``State``; ``Status`` where an older answer has no State (Status retires 2026-09)
+    parent_id: str = ""  # the root or unit it was listed under; empty when read by ListAccounts
+
+
+@dataclass
+class OrganizationRead:
+    """Every account in scope, read whole: a failure anywhere raises instead."""
+
+    accounts: list[OrgAccount] = field(default_factory=list)
+    units_read: int = 0
+
+
+def _organizations_reader(organization: Organization) -> AwsAccount:
+    """The organizations role as an account the session machinery understands (credentials
+    cached per role and refreshed like every account's)."""
+    from accounts.models import AwsAccount
+
+    return AwsAccount(
+        account_id=organization.management_account_id,
+        role_arn=organization.role_arn,
+        external_id=organization.external_id,
+        regions=[organization.api_region],
+    )
+
+
+def organizations_client(organization: Organization) -> Any:
+    """The Organizations client acting through the organization's role (a global service: its
+    endpoint lives in one region of the partition)."""
+    return client(_organizations_reader(organization), organization.api_region, "organizations")
+
+
+def read_organization(organization: Organization) -> OrganizationRead:
+    """The accounts in the organization's scope. No included or excluded unit: ``ListAccounts``.
+    Otherwise the tree is walked from the included units (or the roots, ``ListRoots``): the
+    accounts of each parent (``ListAccountsForParent``) and its child units
+    (``ListOrganizationalUnitsForParent``), never entering an excluded unit. Every list is read
+    to its last page (the API may answer an empty page with a NextToken). An excluded unit that
+    the walk never meets is an error: a mistyped id would otherwise let in the very accounts it
+    was meant to keep out."""
+    read = OrganizationRead()
+    with translated_errors(organization.management_account_id):
+        api = organizations_client(organization)
+        if not organization.include_ous and not organization.exclude_ous:
+            for page in api.get_paginator("list_accounts").paginate(PaginationConfig=PAGE):
+                read.accounts += [_org_account(entry, "") for entry in page.get("Accounts", [])]
+            return read
+        excluded = set(organization.exclude_ous)
+        met: set[str] = set()
+        parents = list(organization.include_ous) or [
+            root["Id"]
+            for page in api.get_paginator("list_roots").paginate(PaginationConfig=PAGE)
+            for root in page.get("Roots", [])
+        ]
+        walked: set[str] = set()
+        while parents:
+            parent = parents.pop(0)
+            if parent in walked:
+                continue
+            walked.add(parent)
+            accounts = api.get_paginator("list_accounts_for_parent")
+            for page in accounts.paginate(ParentId=parent, PaginationConfig=PAGE):
+                read.accounts += [_org_account(a, parent) for a in page.get("Accounts", [])]
+            units = api.get_paginator("list_organizational_units_for_parent")
+            for page in units.paginate(ParentId=parent, PaginationConfig=PAGE):
+                for unit in page.get("OrganizationalUnits", []):
+                    if unit["Id"] in excluded:
+                        met.add(unit["Id"])
+                    else:
+                        parents.append(unit["Id"])
+            read.units_read += 1
+    missing = sorted(excluded - met)
+    if missing:
+        raise AwsError(
+            f"excluded unit(s) {', '.join(missing)} not found in the organization"
+            f"{' under the included units' if organization.include_ous else ''}",
+            code="ExcludedUnitNotFound",
+            account_id=organization.management_account_id,
+        )
+    return read
+
+
+def _org_account(entry: dict[str, Any], parent_id: str) -> OrgAccount:
+    return OrgAccount(
+        account_id=entry["Id"],
+        name=entry.get("Name", "") or entry["Id"],
+        state=entry.get("State") or entry.get("Status") or "",
+        parent_id=parent_id,
+    )
 
 
 def clear_caches() -> None:

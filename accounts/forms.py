@@ -3,14 +3,16 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib.auth.validators import ASCIIUsernameValidator
 
-from accounts.models import AwsAccount
+from accounts.models import AwsAccount, Organization
 from accounts.roles import ROLE_CHOICES
 
 if TYPE_CHECKING:
     # ModelForm is generic only in django-stubs; at run time it cannot be subscripted.
     AccountFormBase = forms.ModelForm[AwsAccount]
+    OrganizationFormBase = forms.ModelForm[Organization]
 else:
     AccountFormBase = forms.ModelForm
+    OrganizationFormBase = forms.ModelForm
 
 
 class RegionsField(forms.CharField):
@@ -59,6 +61,49 @@ class AccountEditForm(AccountForm):
             "usage_regions",
             "is_registry",
             "enabled",
+        ]
+
+
+class IdListField(RegionsField):
+    """Organizational unit or root ids, separated by commas, spaces or new lines; validated by
+    the model."""
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = forms.CharField.to_python(self, value) or ""
+        return [item for item in text.replace(",", " ").split() if item]
+
+
+class OrganizationForm(OrganizationFormBase):
+    """The organization's settings; the model's validators and ``clean`` are the rules (the CLI
+    goes through the same ones in ``organizations.do_connect_organization``)."""
+
+    include_ous = IdListField(
+        required=False,
+        label="Included units",
+        help_text="Roots (r-...) or organizational units (ou-...-...), nested units included; "
+        "empty for the whole organization.",
+    )
+    exclude_ous = IdListField(
+        required=False,
+        label="Excluded units",
+        help_text="Organizational units (ou-...-...) left out with everything under them.",
+    )
+    regions = RegionsField(
+        help_text="Home regions of the accounts it adds, comma-separated. Cleanup reads every "
+        "region enabled in each account."
+    )
+
+    class Meta:
+        model = Organization
+        fields = [
+            "role_arn",
+            "external_id",
+            "member_role_name",
+            "member_external_id",
+            "include_ous",
+            "exclude_ous",
+            "environment",
+            "regions",
         ]
 
 

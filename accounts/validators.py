@@ -69,3 +69,54 @@ def _validate_region_names(value: list[str]) -> None:
         )
     if len(set(value)) != len(value):
         raise ValidationError("A region is listed twice.", code="regions")
+
+
+# AWS Organizations ids (the API reference's patterns): a root, and an organizational unit, whose
+# id carries its root's id.
+ROOT_ID = re.compile(r"^r-[0-9a-z]{4,32}$")
+OU_ID = re.compile(r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$")
+# IAM role names: 1-64 of letters, digits and +=,.@_- (the StackSet's RoleName parameter).
+ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
+
+
+def validate_included_parents(value: list[str]) -> None:
+    """Where the organization's accounts are taken from: roots (``r-...``) or organizational units
+    (``ou-...-...``); empty for the whole organization."""
+    _validate_id_list(value, allow_roots=True)
+
+
+def validate_excluded_units(value: list[str]) -> None:
+    """Organizational units left out, with every unit and account under them. A root cannot be
+    excluded: that would leave nothing (disconnect instead)."""
+    _validate_id_list(value, allow_roots=False)
+
+
+def _validate_id_list(value: list[str], *, allow_roots: bool) -> None:
+    if not isinstance(value, list):
+        raise ValidationError("Give a list of organizational unit ids.", code="org_ids")
+    wrong = [
+        str(item)
+        for item in value
+        if not (
+            isinstance(item, str)
+            and (OU_ID.fullmatch(item) or (allow_roots and ROOT_ID.fullmatch(item)))
+        )
+    ]
+    if wrong:
+        expected = "ou-xxxx-yyyyyyyy or a root r-xxxx" if allow_roots else "ou-xxxx-yyyyyyyy"
+        raise ValidationError(
+            "Not an organizational unit id (%(expected)s): %(ids)s.",
+            params={"expected": expected, "ids": ", ".join(wrong)},
+            code="org_ids",
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError("An id is listed twice.", code="org_ids")
+
+
+def validate_role_name(value: str) -> None:
+    if not ROLE_NAME.fullmatch(value or ""):
+        raise ValidationError(
+            "%(value)r is not an IAM role name (1 to 64 letters, digits and +=,.@_-).",
+            params={"value": value},
+            code="role_name",
+        )

@@ -5,12 +5,14 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
-from accounts import actions, users
-from accounts.forms import AccountEditForm, AccountForm, InviteUserForm, RoleForm
-from accounts.models import AwsAccount
+from accounts import actions, organizations, users
+from accounts.forms import AccountEditForm, AccountForm, InviteUserForm, OrganizationForm, RoleForm
+from accounts.models import AwsAccount, OrganizationMember
 from accounts.roles import ROLE_CHOICES
 from console.http import HtmxRequest, actor_of, htmx_partial
 
@@ -18,7 +20,11 @@ from console.http import HtmxRequest, actor_of, htmx_partial
 @require_GET
 @permission_required("accounts.view_awsaccount", raise_exception=True)
 def account_list(request: HtmxRequest) -> HttpResponse:
-    return render(request, "accounts/list.html", {"accounts": AwsAccount.objects.all()})
+    context = {
+        "accounts": AwsAccount.objects.select_related("membership"),
+        "organization": organizations.get_organization(),
+    }
+    return render(request, "accounts/list.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -95,6 +101,70 @@ def account_verify(request: HtmxRequest, account_id: str) -> HttpResponse:
             request, f"Account {account} failed verification: {account.last_verification_error}"
         )
     return redirect("accounts:list")
+
+
+# --- The organization (/accounts/organization/) ------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(
+    ["accounts.add_organization", "accounts.change_organization"], raise_exception=True
+)
+def organization(request: HtmxRequest) -> HttpResponse:
+    """Connect the organization, or edit it once connected (admins only)."""
+    current = organizations.get_organization()
+    initial = {"regions": [settings.AWS_DEFAULT_REGION]} if current is None else None
+    # The form gets its own copy: validating it writes the new values onto its instance.
+    copy = organizations.get_organization()
+    form = OrganizationForm(request.POST or None, instance=copy, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        actor = actor_of(request)
+        try:
+            if current is None:
+                organizations.do_connect_organization(actor=actor, **form.cleaned_data)
+                messages.success(request, "Organization connected; its first pass is queued.")
+            else:
+                changed = organizations.do_update_organization(
+                    current, actor=actor, **form.cleaned_data
+                )
+                messages.success(request, "Organization saved." if changed else "Nothing changed.")
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return redirect("accounts:organization")
+    counts = {
+        state: OrganizationMember.objects.filter(state=state).count()
+        for state in OrganizationMember.State
+    }
+    context = {"form": form, "organization": current, "counts": counts}
+    return render(request, "accounts/organization.html", context)
+
+
+@require_POST
+@permission_required("accounts.delete_organization", raise_exception=True)
+def organization_disconnect(request: HtmxRequest) -> HttpResponse:
+    current = organizations.get_organization()
+    if current is None:
+        messages.info(request, "No organization is connected.")
+        return redirect("accounts:list")
+    kept = organizations.do_disconnect_organization(current, actor=actor_of(request))
+    messages.success(
+        request, f"Organization disconnected. Its {kept} accounts stay registered as they are."
+    )
+    if htmx_partial(request):
+        return HttpResponseClientRedirect(reverse("accounts:list"))
+    return redirect("accounts:list")
+
+
+@require_POST
+@permission_required("accounts.change_organization", raise_exception=True)
+def organization_sync(request: HtmxRequest) -> HttpResponse:
+    if organizations.get_organization() is None:
+        messages.info(request, "No organization is connected.")
+        return redirect("accounts:list")
+    organizations.enqueue_sync()
+    messages.success(request, "A pass over the organization is queued.")
+    return redirect("accounts:organization")
 
 
 # --- Users (/users/) -----------------------------------------------------------------------------

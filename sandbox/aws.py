@@ -114,3 +114,57 @@ def deliver(event: dict[str, Any]) -> InboundEvent | None:
         raw_body=json.dumps(event),
         classification=classify.classify_eventbridge(event),
     )
+
+
+# --- AWS Organizations (issue 14: accounts from the organization) ------------------------------
+
+ORGANIZATIONS_ROLE_NAME = "platform-console-organizations"
+
+
+def organizations_client() -> Any:
+    """The organization's API as its management account sees it: the sandbox's management
+    account is the console's own (moto's default account), as in a single-account demo."""
+    return accounts_aws._console_session("us-east-1").client("organizations")
+
+
+def ensure_organization() -> str:
+    """The sandbox organization's root id, creating the organization when moto has none."""
+    api = organizations_client()
+    try:
+        api.create_organization(FeatureSet="ALL")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "AlreadyInOrganizationException":
+            raise
+    root: str = api.list_roots()["Roots"][0]["Id"]
+    return root
+
+
+def ensure_unit(parent_id: str, name: str) -> str:
+    api = organizations_client()
+    for page in api.get_paginator("list_organizational_units_for_parent").paginate(
+        ParentId=parent_id
+    ):
+        for unit in page["OrganizationalUnits"]:
+            if unit["Name"] == name:
+                return str(unit["Id"])
+    created = api.create_organizational_unit(ParentId=parent_id, Name=name)
+    return str(created["OrganizationalUnit"]["Id"])
+
+
+def ensure_member_account(root_id: str, unit_id: str, name: str) -> str:
+    """The account called ``name`` in unit ``unit_id`` (created there, with the workload role the
+    StackSet would create in it, when missing; an existing one is returned whatever its state)."""
+    api = organizations_client()
+    for page in api.get_paginator("list_accounts_for_parent").paginate(ParentId=unit_id):
+        for account in page["Accounts"]:
+            if account["Name"] == name:
+                return str(account["Id"])
+    created = api.create_account(AccountName=name, Email=f"aws+{name}@example.com")
+    account_id = str(created["CreateAccountStatus"]["AccountId"])
+    api.move_account(AccountId=account_id, SourceParentId=root_id, DestinationParentId=unit_id)
+    create_console_role(account_id)
+    return account_id
+
+
+def close_member_account(account_id: str) -> None:
+    organizations_client().close_account(AccountId=account_id)

@@ -30,6 +30,7 @@ IAM_PREFIX = {
     "batch": "batch",
     "apprunner": "apprunner",
     "ec2": "ec2",
+    "organizations": "organizations",
 }
 # Where an operation's permission lives: which template, and which role in it.
 ROLE_FOR_SERVICE = {
@@ -43,6 +44,7 @@ ROLE_FOR_SERVICE = {
     "sqs": ("workload-account.yaml", "ConsoleWorkloadRole"),
     "cloudwatch": ("workload-account.yaml", "ConsoleWorkloadRole"),
     "sts": ("console-account.yaml", "ConsoleRole"),
+    "organizations": ("organization-account.yaml", "ConsoleOrganizationsRole"),
 }
 # The usage sources: cleanup asks every enabled account what it runs, the registry account
 # included, so the registry role must grant these too (or every check there fails closed).
