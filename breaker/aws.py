@@ -39,6 +39,12 @@ class Mapping:
     state_reason: str = ""
     batch_size: int | None = None
     reports_batch_item_failures: bool = False
+    max_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency; None: no limit
+
+    @property
+    def scaling(self) -> dict[str, int]:
+        """The ScalingConfig as UpdateEventSourceMapping takes it (``{}`` removes the limit)."""
+        return {} if self.max_concurrency is None else {"MaximumConcurrency": self.max_concurrency}
 
     @property
     def function_name(self) -> str:
@@ -111,6 +117,7 @@ def _mapping(answer: dict[str, Any]) -> Mapping:
         batch_size=answer.get("BatchSize"),
         reports_batch_item_failures="ReportBatchItemFailures"
         in (answer.get("FunctionResponseTypes") or []),
+        max_concurrency=(answer.get("ScalingConfig") or {}).get("MaximumConcurrency"),
     )
 
 
@@ -128,11 +135,21 @@ def get_mapping(account: AwsAccount, region: str, uuid: str) -> Mapping | None:
     return _mapping(answer)
 
 
-def set_mapping_enabled(account: AwsAccount, region: str, uuid: str, enabled: bool) -> Mapping:
+def set_mapping_enabled(
+    account: AwsAccount,
+    region: str,
+    uuid: str,
+    enabled: bool,
+    *,
+    scaling: dict[str, int] | None = None,
+) -> Mapping:
+    """Enable or disable the mapping; ``scaling``, when given, sets its ScalingConfig in the
+    same call (``{"MaximumConcurrency": n}``, or ``{}``, which removes the limit)."""
+    params: dict[str, Any] = {"UUID": uuid, "Enabled": enabled}
+    if scaling is not None:
+        params["ScalingConfig"] = scaling
     with _errors(account):
-        answer = _client(account, region, "lambda").update_event_source_mapping(
-            UUID=uuid, Enabled=enabled
-        )
+        answer = _client(account, region, "lambda").update_event_source_mapping(**params)
     return _mapping(answer)
 
 

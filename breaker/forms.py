@@ -2,10 +2,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from accounts.models import AwsAccount
 from breaker.aws import Alarm, Mapping
-from breaker.models import Breaker, validate_name
+from breaker.models import DEFAULT_RAMP_STEPS, Breaker, validate_name, validate_ramp_steps
 
 if TYPE_CHECKING:
     # ModelForm is generic only in django-stubs; at run time it cannot be subscripted.
@@ -33,9 +34,46 @@ class AlarmsField(forms.CharField):
         ]
 
 
+class RampStepsField(forms.CharField):
+    """Maximum concurrency steps of a gradual close, written "2, 5, 20"."""
+
+    def prepare_value(self, value: list[int] | str | None) -> str | None:
+        return ", ".join(str(step) for step in value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[int]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        parts = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+        if not parts:  # left empty: the default ramp
+            return list(DEFAULT_RAMP_STEPS)
+        try:
+            steps = [int(part) for part in parts]
+        except ValueError:
+            raise forms.ValidationError(
+                "Write whole numbers separated by commas, for example 2, 5, 20."
+            ) from None
+        try:
+            validate_ramp_steps(steps)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None
+        return steps
+
+
 class SettingsForm(BreakerFormBase):
     alarms: forms.Field = AlarmsField(
         help_text="Alarm ARNs or names in the breaker's account and region, one a line."
+    )
+    ramp_steps: forms.Field = RampStepsField(
+        initial=", ".join(str(step) for step in DEFAULT_RAMP_STEPS),
+        required=False,
+        label="Ramp steps (maximum concurrency)",
+        help_text="Used by a gradual close: 2 to 1000, rising; the mapping's own setting follows.",
+    )
+
+    ramp_step_seconds = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Quiet time at each step (s)",
+        help_text="How long the alarm must stay out of ALARM at each step; empty: 300.",
     )
 
     class Meta:
@@ -48,13 +86,22 @@ class SettingsForm(BreakerFormBase):
             "backoff_cap_seconds",
             "probe_visibility_timeout_seconds",
             "close_when_queue_empty",
+            "gradual_close",
+            "ramp_steps",
+            "ramp_step_seconds",
         ]
         labels = {
+            "gradual_close": "Close gradually",
+            "ramp_step_seconds": "Quiet time at each step (s)",
             "probe_interval_seconds": "Probe interval (s)",
             "backoff_seconds": "Open back-off (s)",
             "backoff_cap_seconds": "Back-off cap (s)",
             "probe_visibility_timeout_seconds": "Probe visibility timeout (s)",
         }
+
+    def clean_ramp_step_seconds(self) -> int:
+        value = self.cleaned_data.get("ramp_step_seconds")
+        return int(value) if value else int(Breaker._meta.get_field("ramp_step_seconds").default)
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -21,6 +22,31 @@ MAPPING_STABLE_STATES = {"Enabled", "Disabled"}
 # The mapping states in which Lambda polls (or is about to poll) the queue.
 MAPPING_POLLING_STATES = {"Enabled", "Enabling", "Creating", "Updating"}
 HAND_OFF_PATIENCE = timedelta(minutes=5)
+# ScalingConfig.MaximumConcurrency of an SQS event source mapping: 2 to 1000 (absent: no limit).
+MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1000
+DEFAULT_RAMP_STEPS = (2, 5, 20)
+
+
+def default_ramp_steps() -> list[int]:
+    return list(DEFAULT_RAMP_STEPS)
+
+
+def validate_ramp_steps(value: object) -> None:
+    """Whole numbers from 2 to 1000, each above the one before, at least one."""
+    if not isinstance(value, list) or not value:
+        raise ValidationError("Give at least one step, for example 2, 5, 20.")
+    if not all(isinstance(step, int) and not isinstance(step, bool) for step in value):
+        raise ValidationError("Each step is a whole number.")
+    if not all(MIN_CONCURRENCY <= step <= MAX_CONCURRENCY for step in value):
+        raise ValidationError(
+            f"Each step is from {MIN_CONCURRENCY} to {MAX_CONCURRENCY} (Lambda's limits)."
+        )
+    if any(later <= earlier for earlier, later in itertools.pairwise(value)):
+        raise ValidationError("Each step must be above the one before.")
+
+
+def max_concurrency_of(scaling: dict[str, int] | None) -> int | None:
+    return (scaling or {}).get("MaximumConcurrency")
 
 
 def alarm_name_of(alarm: str) -> str:
@@ -73,6 +99,7 @@ class Breaker(models.Model):
         CLOSED = "closed", "closed"
         OPEN = "open", "open"
         HALF_OPEN = "half_open", "half-open"
+        RAMPING = "ramping", "closing gradually"
 
     class Mode(models.TextChoices):
         AUTO = "auto", "automatic"
@@ -115,6 +142,21 @@ class Breaker(models.Model):
     close_when_queue_empty = models.BooleanField(
         default=True, help_text="An empty queue closes the breaker; otherwise probing goes on."
     )
+    gradual_close = models.BooleanField(
+        default=False,
+        help_text="Close through a ramp of the mapping's maximum concurrency instead of at once.",
+    )
+    ramp_steps = models.JSONField(
+        default=default_ramp_steps,
+        blank=True,
+        help_text="Maximum concurrency at each step of a gradual close (2 to 1000, rising); the "
+        "mapping's own setting comes after the last.",
+    )
+    ramp_step_seconds = models.PositiveIntegerField(
+        default=300,
+        validators=[MinValueValidator(1)],
+        help_text="How long the alarm must stay out of ALARM at each step before the next.",
+    )
 
     # Counters and timers.
     half_open_successes = models.PositiveIntegerField(default=0)
@@ -135,6 +177,21 @@ class Breaker(models.Model):
         "not call its mapping drift meanwhile).",
     )
     broken = models.TextField(blank=True, help_text="Why the breaker cannot work (mapping gone).")
+    mapping_max_concurrency = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The mapping's ScalingConfig.MaximumConcurrency as last seen.",
+    )
+    original_scaling = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The mapping's ScalingConfig before a gradual close first changed it ({} for "
+        "none); restored when the ramp ends, then forgotten. Empty: nothing to restore.",
+    )
+
+    # The ramp of a gradual close: which step, since when.
+    ramp_step = models.PositiveSmallIntegerField(null=True, blank=True)
+    ramp_step_since = models.DateTimeField(null=True, blank=True)
 
     # One probe at a time across every worker: a lease taken with a conditional update.
     probe_lease_until = models.DateTimeField(null=True, blank=True)
@@ -165,6 +222,11 @@ class Breaker(models.Model):
     # ---- one-row rules -------------------------------------------------------------------
 
     def clean(self) -> None:
+        if self.gradual_close or self.ramp_steps != default_ramp_steps():
+            try:
+                validate_ramp_steps(self.ramp_steps)
+            except ValidationError as exc:
+                raise ValidationError({"ramp_steps": exc.messages}) from None
         visibility = self.probe_visibility_timeout_seconds
         if visibility is not None and not self.function_timeout_seconds < visibility <= 43_200:
             raise ValidationError(
@@ -204,6 +266,13 @@ class Breaker(models.Model):
         if not states:
             return "not read yet"
         return "OK" if states == {"OK"} else "/".join(sorted(states))
+
+    @property
+    def alarm_words(self) -> str:
+        """The summary in words (the code names stay in the badge's title)."""
+        words = {ALARM: "in ALARM", "OK": "OK", "INSUFFICIENT_DATA": "insufficient data"}
+        summary = self.alarm_summary
+        return "/".join(words.get(part, part) for part in summary.split("/"))
 
     @property
     def alarm_reason(self) -> str:
@@ -252,7 +321,59 @@ class Breaker(models.Model):
 
     @property
     def mapping_should_poll(self) -> bool:
-        return self.state == self.State.CLOSED
+        return self.state in (self.State.CLOSED, self.State.RAMPING)
+
+    # ---- gradual close -------------------------------------------------------------------
+
+    @property
+    def ramp_plan(self) -> list[int]:
+        """The concurrency steps of this ramp: those below the mapping's original limit (a step
+        at or above it would loosen nothing). The original setting follows the last."""
+        original = max_concurrency_of(self.original_scaling)
+        return [step for step in self.ramp_steps if original is None or step < original]
+
+    @property
+    def ramp_concurrency(self) -> int | None:
+        """The maximum concurrency of the current step while ramping."""
+        plan = self.ramp_plan
+        if self.state != self.State.RAMPING or self.ramp_step is None or not plan:
+            return None
+        return plan[min(self.ramp_step, len(plan) - 1)]
+
+    @property
+    def scaling_wanted(self) -> dict[str, int] | None:
+        """The ScalingConfig the mapping should have; ``None``: leave it as it is. While ramping,
+        the step's limit; once closed after a ramp, the original (``{}`` removes the limit)."""
+        if self.state == self.State.RAMPING:
+            concurrency = self.ramp_concurrency
+            return {"MaximumConcurrency": concurrency} if concurrency else None
+        if self.state == self.State.CLOSED and self.original_scaling is not None:
+            return dict(self.original_scaling)
+        return None
+
+    def ramp_step_due(self, now: datetime) -> bool:
+        """The alarm stayed out of ALARM for a whole step: time for the next one."""
+        return (
+            self.mode == self.Mode.AUTO
+            and self.state == self.State.RAMPING
+            and not self.broken
+            and not self.in_alarm
+            and self.ramp_step_since is not None
+            and now >= self.ramp_step_since + timedelta(seconds=self.ramp_step_seconds)
+        )
+
+    @property
+    def next_ramp_step_at(self) -> datetime | None:
+        if self.state != self.State.RAMPING or self.ramp_step_since is None:
+            return None
+        return self.ramp_step_since + timedelta(seconds=self.ramp_step_seconds)
+
+    @property
+    def original_scaling_text(self) -> str:
+        if self.original_scaling is None:
+            return "not recorded"
+        original = max_concurrency_of(self.original_scaling)
+        return "no limit" if original is None else f"at most {original} at once"
 
     @property
     def mapping_drifted(self) -> bool:
@@ -285,18 +406,26 @@ class Breaker(models.Model):
             self.is_managed
             and not self.broken
             and not self.mapping_error
-            and self.mapping_state != self.mapping_wanted
+            and (self.mapping_state != self.mapping_wanted or self.scaling_settling)
         )
 
     @property
+    def scaling_settling(self) -> bool:
+        wanted = self.scaling_wanted
+        return wanted is not None and max_concurrency_of(wanted) != self.mapping_max_concurrency
+
+    @property
     def settling_text(self) -> str:
+        if self.mapping_state == self.mapping_wanted and self.scaling_settling:
+            limit = max_concurrency_of(self.scaling_wanted)
+            return f"setting the concurrency to {limit}…" if limit else "removing the limit…"
         return "enabling the mapping…" if self.mapping_should_poll else "disabling the mapping…"
 
     @property
     def badge(self) -> str:
         if self.broken:
             return "bad"
-        return {"closed": "ok", "open": "bad", "half_open": "warn"}[self.state]
+        return {"closed": "ok", "open": "bad", "half_open": "warn", "ramping": "warn"}[self.state]
 
 
 class BreakerTransition(models.Model):
@@ -305,10 +434,11 @@ class BreakerTransition(models.Model):
     class Cause(models.TextChoices):
         ALARM = "alarm", "alarm"
         PROBE = "probe", "probe"
-        MANUAL = "manual", "manual"
-        TIMER = "timer", "timer"
-        RECONCILE = "reconcile", "reconcile"
-        DRIFT = "drift", "drift"
+        MANUAL = "manual", "by hand"
+        TIMER = "timer", "back-off ended"
+        RECONCILE = "reconcile", "reconcile pass"
+        DRIFT = "drift", "mapping changed outside the console"
+        RAMP = "ramp", "gradual close"
 
     breaker = models.ForeignKey(Breaker, on_delete=models.CASCADE, related_name="transitions")
     from_state = models.CharField(max_length=16, choices=Breaker.State.choices)

@@ -1,7 +1,7 @@
 """Every change to a breaker, one module per concern:
 
-- ``machine``: the state machine (alarms, back-off timer, trip, reset, management) with one
-  transition helper that writes the history row and the audit event
+- ``machine``: the state machine (alarms, back-off timer, gradual-close ramp, trip, reset,
+  management) with one transition helper that writes the history row and the audit event
 - ``probes``: one trial message at a time per breaker, and what its answer does
 - ``mapping``: the event source mapping brought in line with the state, after the commit
 - ``registration``: adding a breaker and changing its settings
@@ -13,6 +13,7 @@ Callers import from here: ``from breaker import actions; actions.do_trip(...)``.
 from breaker.actions.machine import (
     WORKER,
     AlarmChange,
+    do_advance_ramp,
     do_apply_alarm_state,
     do_end_backoff,
     do_reset,
@@ -49,6 +50,7 @@ __all__ = [
     "converge_mapping",
     "discover_targets",
     "do_add_breaker",
+    "do_advance_ramp",
     "do_apply_alarm_state",
     "do_end_backoff",
     "do_probe",

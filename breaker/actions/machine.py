@@ -4,6 +4,8 @@ history row and audit event. Alarms, manual control and the back-off timer move 
 
     closed --ALARM--> open --alarm clears / back-off ends / probe requested--> half_open
     half_open --enough probes pass--> closed        half_open --a probe fails--> open (back-off)
+    half_open --enough probes pass, gradual close--> ramping --each step quiet--> ramping ...
+        --last step quiet--> closed (the mapping's own concurrency back)    ramping --ALARM--> open
     any --trip--> open (forced_open: alarms cannot close it)    any --reset--> closed (auto)
 """
 
@@ -104,20 +106,82 @@ def half_open(
 
 
 def close(breaker: Breaker, *, cause: str, actor: str, reason: str, now: datetime) -> list[str]:
-    """Closed by its probes: the counters start again."""
-    transition(
-        breaker,
-        State.CLOSED,
-        cause=cause,
-        actor=actor,
-        reason=reason,
-        now=now,
-        action="breaker.closed",
-    )
+    """Closed by its probes: the counters start again. A breaker with a gradual close starts
+    its ramp instead (the mapping enabled at the first step's maximum concurrency)."""
+    fields = ["state", "half_open_successes", "consecutive_failures", "next_probe_at"]
+    fields += ["ramp_step", "ramp_step_since"]
+    if breaker.gradual_close and breaker.ramp_plan:
+        breaker.ramp_step, breaker.ramp_step_since = 0, now
+        transition(
+            breaker,
+            State.RAMPING,
+            cause=cause,
+            actor=actor,
+            reason=f"{reason}; closing gradually: at most {breaker.ramp_plan[0]} at once "
+            f"(step 1 of {len(breaker.ramp_plan) + 1})",
+            now=now,
+            action="breaker.ramp_started",
+            concurrency=breaker.ramp_plan[0],
+        )
+    else:
+        breaker.ramp_step = breaker.ramp_step_since = None
+        transition(
+            breaker,
+            State.CLOSED,
+            cause=cause,
+            actor=actor,
+            reason=reason,
+            now=now,
+            action="breaker.closed",
+        )
     breaker.half_open_successes = 0
     breaker.consecutive_failures = 0
     breaker.next_probe_at = None
-    return ["state", "half_open_successes", "consecutive_failures", "next_probe_at"]
+    return fields
+
+
+def do_advance_ramp(breaker: Breaker, *, now: datetime | None = None, actor: str = WORKER) -> bool:
+    """One step of a gradual close, when the alarm stayed out of ALARM for a whole step: the
+    next step's maximum concurrency, or, after the last, closed with the mapping's original
+    setting. The caller brings the mapping in line (in the worker)."""
+    now = now or clock.now()
+    with transaction.atomic():
+        row = locked(breaker.pk)
+        if not row.ramp_step_due(now):
+            return False
+        plan, step = row.ramp_plan, row.ramp_step or 0
+        held = f"alarm quiet for {row.ramp_step_seconds} s"
+        if plan:
+            held += f" at {plan[min(step, len(plan) - 1)]}"
+        if step + 1 < len(plan):
+            row.ramp_step, row.ramp_step_since = step + 1, now
+            transition(
+                row,
+                State.RAMPING,
+                cause=Cause.RAMP,
+                actor=actor,
+                reason=f"{held}: at most {plan[step + 1]} at once "
+                f"(step {step + 2} of {len(plan) + 1})",
+                now=now,
+                action="breaker.ramp_step",
+                concurrency=plan[step + 1],
+            )
+        else:
+            row.ramp_step = row.ramp_step_since = None
+            transition(
+                row,
+                State.CLOSED,
+                cause=Cause.RAMP,
+                actor=actor,
+                reason=f"{held}: ramp done, the mapping's own setting is back "
+                f"({row.original_scaling_text})",
+                now=now,
+                action="breaker.closed",
+                scaling=row.original_scaling,
+            )
+        row.save(update_fields=["state", "ramp_step", "ramp_step_since"])
+    breaker.refresh_from_db()
+    return True
 
 
 def do_apply_alarm_state(
@@ -165,19 +229,24 @@ def do_apply_alarm_state(
         note = f"{row.name}: {name} is {change.state}"
         if row.mode == Mode.AUTO:
             if row.in_alarm and row.state != State.OPEN:
+                reason = change.reason or f"{name} in ALARM"
+                if row.state == State.RAMPING:
+                    reason = f"{reason} (during the gradual close, at {row.ramp_concurrency})"
                 transition(
                     row,
                     State.OPEN,
                     cause=cause,
                     actor=actor,
-                    reason=change.reason or f"{name} in ALARM",
+                    reason=reason,
                     now=now,
                     action="breaker.opened",
                     alarm=name,
                 )
                 row.half_open_successes = 0
                 row.next_probe_at = None
+                row.ramp_step = row.ramp_step_since = None
                 fields += ["state", "half_open_successes", "next_probe_at"]
+                fields += ["ramp_step", "ramp_step_since"]
                 open_mapping = True
                 note += ", breaker opened"
             elif was_in_alarm and not row.in_alarm and row.state == State.OPEN:
@@ -273,11 +342,12 @@ def _set_by_hand(
         row.consecutive_failures = 0 if state == State.CLOSED else row.consecutive_failures
         row.next_probe_at = None
         row.probe_lease_until = None
+        row.ramp_step = row.ramp_step_since = None  # a reset closes at once, a trip ends a ramp
         transition(
             row, state, cause=Cause.MANUAL, actor=actor, reason=reason, now=now, action=action
         )
         fields = ["mode", "state", "half_open_successes", "consecutive_failures"]
-        fields += ["next_probe_at", "probe_lease_until"]
+        fields += ["next_probe_at", "probe_lease_until", "ramp_step", "ramp_step_since"]
         if in_worker:  # the web answers at once; the page follows the worker
             row.mapping_handed_off_at = now
             fields.append("mapping_handed_off_at")

@@ -27,11 +27,19 @@ from breaker.models import Breaker
 logger = logging.getLogger(__name__)
 
 
+class Unset:
+    """A stored value the caller did not read (not the same as ``None``, "no limit")."""
+
+
+UNSET = Unset()
+
+
 def converge_mapping(
     breaker_id: int, now: datetime, *, attempts: int = 3, wait: bool = True
 ) -> str:
-    """Enable the mapping of a closed breaker, disable it otherwise, wait for the stable state,
-    and store what AWS reports. Never raises for AWS errors: they are stored on the breaker.
+    """Enable the mapping of a closed (or ramping) breaker, disable it otherwise, with the
+    maximum concurrency a gradual close wants; wait for the stable state, and store what AWS
+    reports. Never raises for AWS errors: they are stored on the breaker.
 
     ``wait=False`` is for callers inside someone else's transaction (the inbox runs handlers in
     one): the change is made at once, the wait for the stable state runs after the commit, so
@@ -44,15 +52,23 @@ def converge_mapping(
             return breaker.mapping_state
         enabled = breaker.mapping_should_poll
         wanted = "Enabled" if enabled else "Disabled"
+        concurrency = breaker.mapping_max_concurrency
+        scaling: dict[str, int] | None = None
         try:
+            if breaker.original_scaling is None and (
+                breaker.gradual_close or breaker.scaling_wanted is not None
+            ):
+                breaker = _record_original_scaling(breaker)
+            scaling = breaker.scaling_wanted
+            extra = {} if scaling is None else {"scaling": scaling}
             mapping = aws.set_mapping_enabled(
-                breaker.account, breaker.region, breaker.mapping_uuid, enabled
+                breaker.account, breaker.region, breaker.mapping_uuid, enabled, **extra
             )
             if wait:
                 mapping = aws.wait_for_mapping(
                     breaker.account, breaker.region, breaker.mapping_uuid, wanted, first=mapping
                 )
-            state, error = mapping.state, ""
+            state, error, concurrency = mapping.state, "", mapping.max_concurrency
         except BreakerAwsError as exc:
             if mapping_gone(exc, breaker, now):
                 return ""
@@ -61,16 +77,39 @@ def converge_mapping(
             )
             error = f"{now:%Y-%m-%d %H:%M:%S} could not make the mapping {wanted}: {exc}"
             state = breaker.mapping_state
-        store_mapping(breaker_id, state, error, now)
+        store_mapping(breaker_id, state, error, now, concurrency=concurrency)
         if error:
             return state
+        if scaling is not None and breaker.state == Breaker.State.CLOSED:
+            # The original setting is back: forget it, so the next ramp records the mapping's
+            # setting as it is then (someone may change it in between).
+            Breaker.objects.filter(pk=breaker_id, state=Breaker.State.CLOSED).update(
+                original_scaling=None
+            )
         if not wait:
             transaction.on_commit(partial(_await_mapping, breaker_id, wanted, now))
             return state
         # The state may have changed while AWS was answering: go again if so.
-        if Breaker.objects.get(pk=breaker_id).mapping_should_poll == enabled:
+        again = Breaker.objects.get(pk=breaker_id)
+        if again.mapping_should_poll == enabled and again.scaling_wanted in (None, scaling):
             return state
     return state
+
+
+def _record_original_scaling(breaker: Breaker) -> Breaker:
+    """Before the console first changes a gradual-close breaker's mapping: what its
+    ScalingConfig is (``{}``: none), to restore when the ramp ends. Recorded once; kept while a
+    ramp is interrupted (the mapping then holds a step's limit, not the original)."""
+    mapping = aws.get_mapping(breaker.account, breaker.region, breaker.mapping_uuid)
+    if mapping is None:
+        raise BreakerAwsError(
+            f"event source mapping {breaker.mapping_uuid} does not exist",
+            code="ResourceNotFoundException",
+        )
+    Breaker.objects.filter(pk=breaker.pk, original_scaling__isnull=True).update(
+        original_scaling=mapping.scaling, mapping_max_concurrency=mapping.max_concurrency
+    )
+    return Breaker.objects.select_related("account").get(pk=breaker.pk)
 
 
 def enqueue_convergence(breaker_id: int) -> None:
@@ -92,15 +131,28 @@ def _await_mapping(breaker_id: int, wanted: str, now: datetime) -> None:
         if not mapping_gone(exc, breaker, now):
             store_mapping(breaker_id, breaker.mapping_state, f"{now:%Y-%m-%d %H:%M:%S} {exc}", now)
         return
-    store_mapping(breaker_id, mapping.state, "", now)
+    store_mapping(breaker_id, mapping.state, "", now, concurrency=mapping.max_concurrency)
     if Breaker.objects.get(pk=breaker_id).mapping_should_poll != (wanted == "Enabled"):
         converge_mapping(breaker_id, now)
 
 
-def store_mapping(breaker_id: int, state: str, error: str, now: datetime) -> None:
-    Breaker.objects.filter(pk=breaker_id).update(
-        mapping_state=state, mapping_error=error, mapping_checked_at=now, mapping_handed_off_at=None
-    )
+def store_mapping(
+    breaker_id: int,
+    state: str,
+    error: str,
+    now: datetime,
+    *,
+    concurrency: int | Unset | None = UNSET,
+) -> None:
+    fields: dict[str, object] = {
+        "mapping_state": state,
+        "mapping_error": error,
+        "mapping_checked_at": now,
+        "mapping_handed_off_at": None,
+    }
+    if not isinstance(concurrency, Unset):
+        fields["mapping_max_concurrency"] = concurrency
+    Breaker.objects.filter(pk=breaker_id).update(**fields)
 
 
 def mapping_gone(exc: BreakerAwsError, breaker: Breaker, now: datetime) -> bool:

@@ -178,8 +178,9 @@ def _record_probe(
             if outcome == Probe.Outcome.PASSED:
                 row.half_open_successes += 1
                 if row.half_open_successes >= row.successes_to_close:
-                    reason = f"{row.half_open_successes} probes passed"
-                    close(row, cause=Cause.PROBE, actor=actor, reason=reason, now=now)
+                    passed = row.half_open_successes
+                    reason = f"{passed} probe{'s' if passed != 1 else ''} passed"
+                    fields += close(row, cause=Cause.PROBE, actor=actor, reason=reason, now=now)
                     converge = True
                 else:
                     row.next_probe_at = now + interval
@@ -200,7 +201,9 @@ def _record_probe(
                 )
                 converge = True
             elif outcome == Probe.Outcome.NO_MESSAGE and row.close_when_queue_empty:
-                close(row, cause=Cause.PROBE, actor=actor, reason="the queue was empty", now=now)
+                fields += close(
+                    row, cause=Cause.PROBE, actor=actor, reason="the queue was empty", now=now
+                )
                 converge = True
             else:
                 row.next_probe_at = now + interval
@@ -218,7 +221,7 @@ def do_probe_now(
     now = now or clock.now()
     with transaction.atomic():
         row = locked(breaker.pk)
-        if row.mode != Mode.AUTO or row.state == State.CLOSED or row.broken:
+        if row.mode != Mode.AUTO or row.state not in (State.OPEN, State.HALF_OPEN) or row.broken:
             raise ValidationError(
                 "Only an open or half-open breaker under automatic control can be probed."
             )

@@ -18,13 +18,14 @@ from breaker.actions.machine import (
     Cause,
     Mode,
     State,
+    do_advance_ramp,
     do_apply_alarm_state,
     do_end_backoff,
     locked,
     target,
     transition,
 )
-from breaker.actions.mapping import converge_mapping, mark_broken
+from breaker.actions.mapping import converge_mapping, enqueue_convergence, mark_broken
 from breaker.actions.probes import do_probe, enqueue_probe
 from breaker.aws import BreakerAwsError
 from breaker.models import Breaker, alarm_name_of
@@ -35,6 +36,7 @@ from console import clock
 class TickReport:
     reconciled: int = 0
     timers: int = 0
+    ramp_steps: int = 0
     probes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -108,6 +110,8 @@ def _reconcile_mapping(breaker_id: int, *, now: datetime, actor: str) -> None:
             fields.append("broken")
         row.mapping_state = mapping.state
         row.mapping_checked_at = now
+        row.mapping_max_concurrency = mapping.max_concurrency
+        fields.append("mapping_max_concurrency")
         # A change handed to the worker long ago whose task was lost: the console finishes it.
         resume = row.mapping_handed_off_at is not None
         row.mapping_handed_off_at = None
@@ -124,8 +128,10 @@ def _reconcile_mapping(breaker_id: int, *, now: datetime, actor: str) -> None:
                 action="breaker.drift_corrected",
                 mapping_state=mapping.state,
             )
+        # A ramp step (or the restore after it) whose limit did not reach the mapping.
+        scaling_off = row.scaling_settling
         row.save(update_fields=fields)
-    if drift or resume:
+    if drift or resume or scaling_off:
         converge_mapping(breaker_id, now)
 
 
@@ -140,9 +146,17 @@ def do_run_due(
     inline: bool = True,
     report: TickReport | None = None,
 ) -> TickReport:
-    """End the back-offs that are over, then run (or enqueue) the due probes."""
+    """End the back-offs that are over, take the due steps of gradual closes, then run (or
+    enqueue) the due probes."""
     now = now or clock.now()
     report = report or TickReport()
+    for breaker in Breaker.objects.filter(mode=Mode.AUTO, state=State.RAMPING, broken=""):
+        if do_advance_ramp(breaker, now=now, actor=actor):
+            report.ramp_steps += 1
+            if inline:
+                converge_mapping(breaker.pk, now)
+            else:  # the tick hands the AWS call to a task of its own, as a trip from the web
+                _hand_off(breaker.pk, now)
     for breaker in Breaker.objects.filter(
         mode=Mode.AUTO, state=State.OPEN, broken="", next_probe_at__lte=now
     ):
@@ -159,6 +173,12 @@ def do_run_due(
     return report
 
 
+def _hand_off(breaker_id: int, now: datetime) -> None:
+    with transaction.atomic():
+        Breaker.objects.filter(pk=breaker_id).update(mapping_handed_off_at=now)
+        transaction.on_commit(lambda: enqueue_convergence(breaker_id))
+
+
 def do_tick(*, now: datetime | None = None, actor: str = WORKER, inline: bool = True) -> TickReport:
     """Reconcile, end the back-offs that are over, then run (or enqueue) the due probes."""
     now = now or clock.now()
@@ -173,4 +193,7 @@ def recovering_before(deadline: datetime) -> bool:
         Q(next_probe_at__isnull=True) | Q(next_probe_at__lt=deadline)
     )
     backing_off = Q(state=State.OPEN, next_probe_at__lt=deadline)
-    return managed.filter(half_open | backing_off).exists()
+    if managed.filter(half_open | backing_off).exists():
+        return True
+    ramping = managed.filter(state=State.RAMPING)
+    return any((b.next_ramp_step_at or deadline) < deadline for b in ramping)

@@ -109,6 +109,7 @@ def do_add_breaker(
         reports_batch_item_failures=mapping.reports_batch_item_failures,
         function_timeout_seconds=function.timeout,
         mapping_state=mapping.state,
+        mapping_max_concurrency=mapping.max_concurrency,
         mapping_checked_at=now,
         **settings,
     )

@@ -259,3 +259,49 @@ def test_tick_reconciles_and_probes(breaker, function):
     breaker.refresh_from_db()
     assert "reconciled 1" in output
     assert breaker.state == "open"
+
+
+def test_add_with_a_gradual_close_stores_its_steps(function):
+    run(
+        "add",
+        "orders",
+        "--account",
+        ACCOUNT,
+        "--region",
+        REGION,
+        "--function",
+        function.function_name,
+        "--alarm",
+        ALARM,
+        "--gradual-close",
+        "2,10,50",
+        "--ramp-step",
+        "120",
+    )
+
+    breaker = Breaker.objects.get(name="orders")
+    assert (breaker.gradual_close, breaker.ramp_steps, breaker.ramp_step_seconds) == (
+        True,
+        [2, 10, 50],
+        120,
+    )
+
+
+def test_add_refuses_ramp_steps_below_lambdas_minimum_and_adds_nothing(function):
+    with pytest.raises(CommandError, match="from 2 to 1000"):
+        run(
+            "add",
+            "orders",
+            "--account",
+            ACCOUNT,
+            "--region",
+            REGION,
+            "--function",
+            function.function_name,
+            "--alarm",
+            ALARM,
+            "--gradual-close",
+            "1,5",
+        )
+
+    assert not Breaker.objects.exists()

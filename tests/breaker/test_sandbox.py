@@ -120,3 +120,33 @@ def test_the_ok_button_leaves_work_for_the_probes_and_half_opens(
         QueueUrl=breaker.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
     )
     assert count["Attributes"]["ApproximateNumberOfMessages"] == "2"
+
+
+def test_the_production_breaker_closes_gradually_back_to_the_teams_limit(seeded):
+    from datetime import timedelta
+
+    from breaker import actions
+    from console import clock
+
+    production = next(b for b in seeded if b.name == "orders-production")
+    lam = sandbox_aws.client(production.account.account_id, "lambda")
+    cloudwatch = sandbox_aws.client(production.account.account_id, "cloudwatch")
+
+    def limit() -> int | None:
+        answer = lam.get_event_source_mapping(UUID=production.mapping_uuid)
+        return (answer.get("ScalingConfig") or {}).get("MaximumConcurrency")
+
+    assert (production.gradual_close, production.ramp_step_seconds, limit()) == (True, 60, 50)
+    alarm = production.alarm_names[0]
+    for state in ("ALARM", "OK"):
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue=state, StateReason="sandbox")
+        actions.do_reconcile()
+    start = clock.now()
+    actions.do_probe(production.pk, now=start)  # the queue is empty: that closes, gradually
+    production.refresh_from_db()
+    assert (production.state, limit()) == ("ramping", 2)
+
+    for minute in (1, 2, 3):
+        actions.do_run_due(now=start + timedelta(minutes=minute))
+    production.refresh_from_db()
+    assert (production.state, limit()) == ("closed", 50)

@@ -53,14 +53,20 @@ def test_an_operator_trips_with_a_reason_and_resets_without_a_page_reload(
     page.evaluate("window.__marker = 'no reload'")
 
     page.fill("#trip-reason", "payments API down, stop the orders worker")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.get_by_role("button", name="Trip").click()
 
     expect(state).to_have_text("open")
     expect(page.locator("#breaker-panel .mode")).to_have_text("tripped by hand")
     first = page.locator("#timeline li").first
     expect(first).to_contain_text("payments API down, stop the orders worker")
-    expect(first).to_contain_text("manual")
+    expect(first).to_contain_text("by hand")
     expect(first).to_contain_text("by oscar")
+    assert asked == [
+        "Trip orders? This disables the mapping of function orders-worker: messages wait in the "
+        "queue until someone resets it. Alarms cannot close it meanwhile."
+    ]
     assert mapping_state(breaker) == "Disabled"
 
     page.once("dialog", lambda dialog: dialog.accept())

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import AwsAccount
 from breaker import actions
-from breaker.models import Breaker
+from breaker.models import Breaker, validate_ramp_steps
 from console.cli import cli_actor, describe
 
 
@@ -20,6 +20,17 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not at least 1")
     return value
+
+
+def ramp_steps(text: str) -> list[int]:
+    try:
+        steps = [int(part) for part in text.split(",") if part.strip()]
+        validate_ramp_steps(steps)
+    except ValueError:
+        raise CommandError(f"--gradual-close {text}: write whole numbers, e.g. 2,5,20") from None
+    except ValidationError as exc:
+        raise CommandError(f"--gradual-close {text}: {' '.join(exc.messages)}") from None
+    return steps
 
 
 class Command(BaseCommand):
@@ -53,6 +64,18 @@ class Command(BaseCommand):
         add.add_argument("--backoff-cap", type=positive, metavar="SECONDS")
         add.add_argument(
             "--keep-probing-when-empty", action="store_true", help="an empty queue does not close"
+        )
+        add.add_argument(
+            "--gradual-close",
+            metavar="STEPS",
+            help="close through these maximum-concurrency steps, e.g. 2,5,20, then the mapping's "
+            "own setting",
+        )
+        add.add_argument(
+            "--ramp-step",
+            type=positive,
+            metavar="SECONDS",
+            help="time without ALARM at each step (default 300)",
         )
         add.add_argument("--json", action="store_true")
 
@@ -106,6 +129,11 @@ class Command(BaseCommand):
         }
         if options["keep_probing_when_empty"]:
             settings["close_when_queue_empty"] = False
+        if options["gradual_close"]:
+            settings["gradual_close"] = True
+            settings["ramp_steps"] = ramp_steps(options["gradual_close"])
+        if options["ramp_step"] is not None:
+            settings["ramp_step_seconds"] = options["ramp_step"]
         try:
             breaker = actions.do_add_breaker(
                 actor=cli_actor(),
