@@ -29,3 +29,4 @@ class CleanupConfig(AppConfig):
         schedules.register("cleanup.run-due", "cleanup.tasks.run_due_checks", minutes=1)
         schedules.register("cleanup.delete-due", "cleanup.tasks.delete_due", minutes=1)
         schedules.register("cleanup.sweep", "cleanup.tasks.sweep", cron="17 3 * * *")
+        schedules.register("cleanup.archive", "cleanup.archive_tasks.archive_pass", minutes=5)

@@ -1,33 +1,37 @@
-from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 from django.http import HttpRequest
 
-from cleanup.models import DeletionCheck, Image, Repository
-from console import dashboard
-
-GB = 1024**3
+from cleanup.models import DeletionCheck
+from cleanup.savings import savings
+from console import clock, dashboard
 
 
 @dashboard.register
 def cleanup_tile(request: HttpRequest) -> dashboard.Tile | None:
     if not request.user.has_perm("cleanup.view_deletioncheck"):
         return None
-    awaiting = DeletionCheck.objects.filter(status=DeletionCheck.Status.AWAITING_APPROVAL)
-    failed = DeletionCheck.objects.filter(status=DeletionCheck.Status.FAILED).count()
-    reclaimable = awaiting.aggregate(total=Sum("image__size_bytes"))["total"] or 0
-    reclaimed = Repository.objects.bytes_reclaimed()
+    figures = DeletionCheck.objects.filter(
+        status__in=[DeletionCheck.Status.AWAITING_APPROVAL, DeletionCheck.Status.FAILED]
+    ).aggregate(
+        awaiting=Count("id", filter=Q(status=DeletionCheck.Status.AWAITING_APPROVAL)),
+        failed=Count("id", filter=Q(status=DeletionCheck.Status.FAILED)),
+        reclaimable=Sum(
+            "image__size_bytes", filter=Q(status=DeletionCheck.Status.AWAITING_APPROVAL)
+        ),
+    )
+    saved = savings(now=clock.now())
     return dashboard.Tile(
         title="ECR cleanup",
         template="cleanup/tile.html",
         order=100,
         link="/deletions/",
-        attention=failed > 0,
+        attention=figures["failed"] > 0,
         context={
-            "awaiting": awaiting.count(),
-            "failed": failed,
-            "reclaimable": reclaimable,
-            "reclaimed": reclaimed,
-            "saved_per_month": round(reclaimed / GB * settings.CLEANUP_PRICE_PER_GB_MONTH, 2),
-            "images": Image.objects.present().count(),
+            "awaiting": figures["awaiting"],
+            "failed": figures["failed"],
+            "reclaimable": figures["reclaimable"] or 0,
+            "reclaimed": saved.deleted_bytes,
+            "archived": saved.archived_bytes,
+            "saved_per_month": saved.saved_per_month,
         },
     )

@@ -1,7 +1,7 @@
 from django.urls import path
 
 import console.converters  # noqa: F401  (registers <id:...> and <account:...>)
-from cleanup import views
+from cleanup import archive_views, views
 
 app_name = "cleanup"
 urlpatterns = [
@@ -17,7 +17,14 @@ urlpatterns = [
     path("repositories/images/<id:pk>/protect/", views.image_protect, name="image-protect"),
     path("repositories/images/<id:pk>/unprotect/", views.image_unprotect, name="image-unprotect"),
     path("repositories/images/<id:pk>/check/", views.image_check, name="image-check"),
+    path("repositories/images/<id:pk>/restore/", archive_views.image_restore, name="image-restore"),
+    path(
+        "repositories/images/<id:pk>/restore/state/",
+        archive_views.image_restore_state,
+        name="image-restore-state",
+    ),
     path("deletions/", views.deletion_queue, name="deletions"),
+    path("deletions/watch/", views.deletion_watch, name="deletions-watch"),
     path("deletions/approve/", views.checks_approve, name="checks-approve"),
     path("deletions/reject/", views.checks_reject, name="checks-reject"),
     path("deletions/protect/", views.checks_protect, name="checks-protect"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cleanup import actions
+from cleanup.models import CleanupAction, Repository
 from console import clock
 from sandbox import aws
 from scenarios import ecr, ecs
@@ -91,6 +92,10 @@ def seed() -> None:
     deregistered = _workloads(digests)
     now = clock.now()
     actions.do_sync_inventory(actor=ACTOR, now=now)
+    # shop/api archives instead of deleting: an approved image goes to ECR's archival storage
+    # class, and its Restore button (repository page) or `manage.py cleanup restore` brings it back.
+    api = Repository.objects.get(account__account_id=REGISTRY, region=REGION, name="shop/api")
+    actions.do_update_policy(api, actor=ACTOR, now=now, cleanup_action=CleanupAction.ARCHIVE)
     # As if the deregistrations had arrived as events two days ago: their grace has ended.
     earlier = now - timedelta(days=2)
     for account_id, arn, images in deregistered:

@@ -16,14 +16,17 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ReadTimeoutError
 from moto.awslambda.models import LambdaBackend
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult
 from moto.ecr.models import ecr_backends
+from moto.ecr.responses import ECRResponse
 from moto.ecs.models import EC2ContainerServiceBackend
 from moto.sqs import models as sqs_models
 
@@ -194,3 +197,93 @@ def set_image_pushed_at(
     for image in ecr_backends[account_id][region].repositories[repository].images:
         if image.get_image_digest() == digest:
             image.image_pushed_at = int(pushed_at.timestamp())
+
+
+@dataclass
+class EcrArchive:
+    """The archival storage class as ``ecr_archive()`` plays it.
+
+    ``now``: the time stamped as ``lastArchivedAt`` / ``lastActivatedAt`` (a test sets its
+    injected clock; None: the wall clock). ``calls``: every ``UpdateImageStorageClass`` as (repository, digest,
+    target). ``refuse``: digest -> error code the next call for it answers. A restore leaves
+    the image ``ACTIVATING`` until ``complete_restores()``, or at once with ``instant_restore``,
+    or (a server for people, ``sandbox.moto_server``) once ``restore_after`` seconds passed."""
+
+    now: datetime | None = None  # None: the wall clock at each call
+    calls: list[tuple[str, str, str]] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+    instant_restore: bool = False
+    restore_after: float | None = None
+    _activating: list[tuple[Any, float]] = field(default_factory=list)
+
+    def complete_restores(self, *, asked_before: float | None = None) -> int:
+        """Every image being restored (asked before ``asked_before``, a ``time.time()``) is
+        ``ACTIVE`` now; returns how many."""
+        done = [(i, at) for i, at in self._activating if asked_before is None or at < asked_before]
+        for image, _ in done:
+            image.image_status = "ACTIVE"
+        self._activating = [item for item in self._activating if item not in done]
+        return len(done)
+
+
+@contextmanager
+def ecr_archive(archive: EcrArchive | None = None) -> Iterator[EcrArchive]:
+    """ECR's archival storage class in moto: ``UpdateImageStorageClass`` and ``DescribeImages``
+    reporting ``imageStatus``, ``lastArchivedAt``, ``lastActivatedAt`` and honouring
+    ``filter.imageStatus`` (only ``ACTIVE`` images unless asked, as ECR does).
+
+    Works around moto 5.2.5 not implementing ``UpdateImageStorageClass`` (NotImplementedError)
+    and ignoring ``filter`` in ``ECRResponse.describe_images``; a test that archives or
+    restores has no other way through moto (botocore's ``Stubber`` would replace every other
+    ECR call of the same client too)."""
+    archive = archive or EcrArchive()
+    describe = ECRResponse.describe_images
+
+    def update_image_storage_class(self: ECRResponse) -> ActionResult:
+        name = self._get_param("repositoryName")
+        image_id = self._get_param("imageId") or {}
+        target = self._get_param("targetStorageClass")
+        repository = self.ecr_backend._get_repository(name, self._get_param("registryId"))
+        image = repository._get_image(image_id.get("imageTag"), image_id.get("imageDigest"))
+        digest = image.get_image_digest()
+        archive.calls.append((name, digest, target))
+        code = archive.refuse.pop(digest, None)
+        if code:
+            raise JsonRESTError(code, f"{code} (refused by the test)")
+        if target == "ARCHIVE":
+            image.image_status = "ARCHIVED"
+            image.last_archived_at = archive.now or datetime.now(UTC)
+        elif getattr(image, "image_status", "ACTIVE") != "ACTIVE":
+            image.last_activated_at = archive.now or datetime.now(UTC)
+            image.image_status = "ACTIVE" if archive.instant_restore else "ACTIVATING"
+            if not archive.instant_restore:
+                archive._activating.append((image, time.time()))
+        return ActionResult(
+            {
+                "registryId": image.registry_id,
+                "repositoryName": name,
+                "imageId": {"imageDigest": digest},
+                "imageStatus": getattr(image, "image_status", "ACTIVE"),
+            }
+        )
+
+    def describe_images(self: ECRResponse) -> ActionResult:
+        if archive.restore_after is not None:
+            archive.complete_restores(asked_before=time.time() - archive.restore_after)
+        wanted = (self._get_param("filter") or {}).get("imageStatus", "ACTIVE")
+        result = describe(self)
+        if wanted != "ANY" and not self._get_param("imageIds"):
+            answer: dict[str, Any] = result.result  # type: ignore[assignment]
+            answer["imageDetails"] = [
+                image
+                for image in answer["imageDetails"]
+                if getattr(image, "image_status", "ACTIVE") == wanted
+            ]
+        return result
+
+    ECRResponse.update_image_storage_class = update_image_storage_class  # type: ignore[attr-defined]
+    try:
+        with _replaced(ECRResponse, "describe_images", describe_images):
+            yield archive
+    finally:
+        del ECRResponse.update_image_storage_class  # type: ignore[attr-defined]

@@ -7,6 +7,8 @@
 - ``approvals``: approve and reject
 - ``delete``: deleting approved images, everything judged again at that moment
 - ``sweep``: checks for images no event names
+- ``archive``: archive instead of delete, archive-then-delete, restores (``from cleanup.actions
+  import archive``)
 
 Each ``do_*`` writes its audit events in the transaction of the change and enqueues follow-up work
 on commit. ``DeletionCheck`` owns the moves of one check (``finish``, ``mark_failed``,

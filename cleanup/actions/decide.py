@@ -17,8 +17,8 @@ from django.db.models import Q, QuerySet
 import audit
 from cleanup import rules, usage
 from cleanup.actions.common import WORKER, Status, check_target, chunks
-from cleanup.actions.inventory import read_repository_states
-from cleanup.models import DeletionCheck, Image, Repository, UsageSnapshot
+from cleanup.actions.inventory import RepositoryStates
+from cleanup.models import DeletionCheck, Image, RegistrySettings, Repository, UsageSnapshot
 from cleanup.rules import Outcome
 from console import clock
 
@@ -131,10 +131,65 @@ def protected_digests(repositories: list[Repository]) -> dict[int, set[str]]:
     return protected
 
 
-def evidence(
-    verdict: rules.Verdict, snapshot: usage.Snapshot, stored: UsageSnapshot
+# Outcomes whose judgement looked the image up in the snapshot: their verdict's references are
+# this image's (none for "unused"). The others were decided by a rule before that step.
+LOOKED_UP = frozenset({Outcome.IN_USE, Outcome.UNUSED, Outcome.TOO_RECENT, Outcome.NEEDS_APPROVAL})
+EVIDENCE_REFERENCES = 50
+
+
+def _when(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def image_evidence(
+    image: Image, repository: Repository, state: usage.RepositoryState | None
 ) -> dict[str, Any]:
+    """What was asked about this image and the times that judge it, as ECR gave them at the
+    decision (the row in the database may be older)."""
+    info = state.images.get(image.digest) if state else None
+    digests = sorted({image.digest, *(info.child_digests if info else image.child_digests)})
+    tags = sorted(state.tags_of(set(digests))) if state else sorted(image.tags)
     return {
+        "asked": {"uri": f"{repository.uri}@{image.digest}", "digests": digests, "tags": tags},
+        "pushed_at": _when(info.pushed_at if info else image.pushed_at),
+        "last_pulled_at": _when(info.last_pulled_at if info else image.last_pulled_at),
+        "last_used_at": _when(image.last_used_at),
+    }
+
+
+def image_references(
+    image: Image,
+    repository: Repository,
+    state: usage.RepositoryState | None,
+    snapshot: usage.Snapshot,
+) -> list[usage.Reference] | None:
+    """Every reference of the snapshot to this image (its digest, the tags on it now, an index's
+    children, the indexes that list it), whatever the verdict; None when it cannot be said (ECR
+    or a source did not answer)."""
+    if state is None or not snapshot.complete or image.digest not in state.images:
+        return None
+    key = repository.key
+    found = usage.references_to_image(snapshot, key, state, image.digest)
+    for parent in sorted(state.parents.get(image.digest, set())):
+        found += usage.references_to_image(snapshot, key, state, parent)
+    return found
+
+
+def evidence(
+    verdict: rules.Verdict,
+    snapshot: usage.Snapshot,
+    stored: UsageSnapshot,
+    *,
+    image: Image | None = None,
+    repository: Repository | None = None,
+    state: usage.RepositoryState | None = None,
+) -> dict[str, Any]:
+    """The decision record of one check: the snapshot it was judged from, the rule that decided,
+    and this image's own answer from every source (``matched``: references to it per
+    ``source|account``), so a page never shows the snapshot's totals as the image's."""
+    references = verdict.references
+    looked_up = verdict.outcome in LOOKED_UP
+    record: dict[str, Any] = {
         "snapshot_id": stored.pk,
         "taken_at": snapshot.taken_at.isoformat(),
         "complete": snapshot.complete,
@@ -142,8 +197,22 @@ def evidence(
         "scope": snapshot.scope_json(),
         "outcome": verdict.outcome,
         "reason": verdict.reason,
-        "references": [ref.as_dict() for ref in verdict.references[:50]],
     }
+    if image is not None and repository is not None:
+        record.update(image_evidence(image, repository, state))
+        own = image_references(image, repository, state, snapshot)
+        if own is not None:
+            references, looked_up = own, True
+    matched: dict[str, int] = defaultdict(int)
+    for ref in references:
+        matched[f"{ref.source}|{ref.account_id}"] += 1
+    record.update(
+        references_checked=looked_up,
+        reference_count=len(references),
+        matched=dict(matched),
+        references=[ref.as_dict() for ref in references[:EVIDENCE_REFERENCES]],
+    )
+    return record
 
 
 def mark_used(used: dict[int, list[dict[str, Any]]], now: datetime) -> None:
@@ -156,37 +225,51 @@ def mark_used(used: dict[int, list[dict[str, Any]]], now: datetime) -> None:
 
 
 def decide_claimed(token: str, *, actor: str, now: datetime) -> DecideResult:
-    """Decide every check this worker claimed from one usage snapshot for the whole batch."""
+    """Decide every check this worker claimed from one usage snapshot for the whole batch. The
+    checks go by repository, a chunk at a time: each repository is read from ECR once, when its
+    checks come up, and forgotten after them, so a batch never holds every image in memory."""
     from cleanup.actions.approvals import enqueue_deletion
 
-    checks = load_checks(DeletionCheck.objects.filter(claim=token, status=Status.RUNNING))
-    repositories = list(
-        {check.image.repository.pk: check.image.repository for check in checks}.values()
-    )
-    states, state_errors = read_repository_states(repositories)
-    snapshot = usage.take_snapshot(now, config_uris=config_uris(checks, states))
+    claimed = DeletionCheck.objects.filter(claim=token, status=Status.RUNNING)
+    ids = list(claimed.order_by("image__repository_id", "id").values_list("id", flat=True))
+    states = RepositoryStates()
+    errors: list[str] = []
+    uris: dict[str, list[str]] = {}
+    aggregated = _checks_in_aggregated_registries(claimed)
+    if aggregated:  # their registry's Config aggregator is asked about the tags ECR has now
+        errors += states.read({check.image.repository for check in aggregated})
+        uris = config_uris(aggregated, states.states)
+        del aggregated
+    snapshot = usage.take_snapshot(now, config_uris=uris)
     stored = save_snapshot(snapshot, "decide")
-    protected = protected_digests(repositories)
-    result = DecideResult(
-        snapshot_id=stored.pk, errors=snapshot.errors + list(state_errors.values())
-    )
+    result = DecideResult(snapshot_id=stored.pk, errors=snapshot.errors + errors)
     # Commit in chunks: SQLite has one writer, and the web must not wait for a whole batch.
-    for chunk in chunks(checks, DECIDE_CHUNK):
+    for chunk_ids in chunks(ids, DECIDE_CHUNK):
+        checks = load_checks(
+            claimed.filter(id__in=list(chunk_ids)).order_by("image__repository_id", "id")
+        )
+        repositories = list(
+            {check.image.repository.pk: check.image.repository for check in checks}.values()
+        )
+        result.errors += states.read(repositories)
+        protected = protected_digests(repositories)
         used: dict[int, list[dict[str, Any]]] = {}
         to_delete: list[int] = []
         with transaction.atomic():
-            for check in chunk:
+            for check in checks:
                 repository = check.image.repository
                 verdict = rules.judge(
                     check.image,
                     repository,
                     states.get(repository.pk),
-                    state_errors.get(repository.pk, ""),
+                    states.error(repository.pk),
                     snapshot,
                     now,
                     protected=protected.get(repository.pk, set()),
                 )
-                _apply_decision(check, verdict, snapshot, stored, actor, now)
+                _apply_decision(
+                    check, verdict, snapshot, stored, actor, now, states.get(repository.pk)
+                )
                 result.decided[check.status] += 1
                 if verdict.outcome == Outcome.IN_USE:
                     used[check.image.pk] = [ref.as_dict() for ref in verdict.references[:20]]
@@ -195,7 +278,19 @@ def decide_claimed(token: str, *, actor: str, now: datetime) -> DecideResult:
             mark_used(used, now)
             if to_delete:
                 transaction.on_commit(partial(enqueue_deletion, to_delete))
+        # In repository order, every repository of this chunk but the last is done.
+        states.forget(repository.pk for repository in repositories[:-1])
     return result
+
+
+def _checks_in_aggregated_registries(claimed: QuerySet[DeletionCheck]) -> list[DeletionCheck]:
+    """The claimed checks of registries that have an AWS Config aggregator (usually none)."""
+    registries = RegistrySettings.objects.exclude(config_aggregator_name="").filter(
+        account__enabled=True
+    )
+    if not registries.exists():
+        return []
+    return load_checks(claimed.filter(image__repository__account__in=registries.values("account")))
 
 
 def _apply_decision(
@@ -205,8 +300,11 @@ def _apply_decision(
     stored: UsageSnapshot,
     actor: str,
     now: datetime,
+    state: usage.RepositoryState | None = None,
 ) -> None:
-    check.evidence = evidence(verdict, snapshot, stored)
+    check.evidence = evidence(
+        verdict, snapshot, stored, image=check.image, repository=check.image.repository, state=state
+    )
     check.snapshot = stored
     fields = ["evidence", "snapshot", *check.apply_verdict(verdict, now=now, actor=actor)]
     if verdict.outcome == Outcome.GONE and check.image.deleted_at is None:

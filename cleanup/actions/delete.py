@@ -16,6 +16,7 @@ from django.db.models import Q
 
 import audit
 from cleanup import aws, rules, usage
+from cleanup.actions import archive
 from cleanup.actions.common import WORKER, Status, check_target, chunks
 from cleanup.actions.decide import (
     CLAIM_LEASE,
@@ -145,6 +146,10 @@ def _delete_in_repository(
                 record_would_delete(check, verdict, run, now, result)
                 deleted.add(check.image.digest)
             continue
+        # Repositories that archive: archived instead (archive-then-delete deletes the images
+        # archived long enough). An archived index lets its children follow it into the archive.
+        to_archive, ready = archive.split_ready(repository, ready, state, now)
+        deleted.update(archive.archive_ready(repository, to_archive, state, run, now, result))
         for chunk in chunks(ready, aws.MAX_DELETE_BATCH):
             deleted.update(_delete_chunk(repository, chunk, run, now, result))
 

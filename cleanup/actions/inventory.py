@@ -3,6 +3,7 @@ registry account and region. Images that vanish from ECR are marked deleted, nev
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,10 @@ IMAGE_SYNC_FIELDS = (
     "child_digests",
     "last_pulled_at",
     "deleted_at",
+    # ECR's archival storage class (cleanup.actions.archive): imageStatus and its times.
+    "storage_status",
+    "archived_at",
+    "activated_at",
 )
 
 
@@ -131,7 +136,9 @@ def sync_images(
     repository: Repository, images: list[aws.ImageInfo], now: datetime
 ) -> tuple[int, int]:
     """Make the ``Image`` rows of the repository match ECR's answer; returns (synced, vanished)."""
-    existing = {image.digest: image for image in Image.objects.filter(repository=repository)}
+    # The synced fields only: not ``usage``, which holds up to 20 references an image.
+    rows = Image.objects.filter(repository=repository).only("digest", *IMAGE_SYNC_FIELDS)
+    existing = {image.digest: image for image in rows}
     create, update = [], []
     for info in images:
         row = existing.get(info.digest)
@@ -140,9 +147,14 @@ def sync_images(
             "pushed_at": info.pushed_at,
             "size_bytes": info.size_bytes,
             "media_type": info.media_type,
-            "child_digests": info.child_digests,
+            # An archived index cannot be read (BatchGetImage): its children stay as known.
+            "child_digests": info.child_digests
+            or (row.child_digests if row and info.status != "ACTIVE" else []),
             "last_pulled_at": info.last_pulled_at,
             "deleted_at": None,
+            "storage_status": info.status,
+            "archived_at": info.archived_at or (row.archived_at if row else None),
+            "activated_at": info.activated_at or (row.activated_at if row else None),
         }
         if row is None:
             create.append(
@@ -193,3 +205,36 @@ def read_repository_states(
         except aws.CleanupAwsError as exc:
             errors[repository.pk] = str(exc)
     return states, errors
+
+
+class RepositoryStates:
+    """Repositories as ECR says now, for a run that goes through them in order: each is read once,
+    when its checks come up, and forgotten once they are decided, so a batch over thousands of
+    repositories never holds all their images at once."""
+
+    def __init__(self) -> None:
+        self.states: dict[int, usage.RepositoryState] = {}
+        self.errors: dict[int, str] = {}
+
+    def read(self, repositories: Iterable[Repository]) -> list[str]:
+        """Read the repositories not read yet; returns the errors of these reads."""
+        errors = []
+        for repository in repositories:
+            if repository.pk in self.states or repository.pk in self.errors:
+                continue
+            try:
+                self.states[repository.pk] = read_repository_state(repository)
+            except aws.CleanupAwsError as exc:
+                self.errors[repository.pk] = str(exc)
+                errors.append(str(exc))
+        return errors
+
+    def forget(self, pks: Iterable[int]) -> None:
+        for pk in pks:
+            self.states.pop(pk, None)
+
+    def get(self, pk: int) -> usage.RepositoryState | None:
+        return self.states.get(pk)
+
+    def error(self, pk: int) -> str:
+        return self.errors.get(pk, "")

@@ -27,6 +27,7 @@ class DeleteResult:
     kept: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     would_delete: list[int] = field(default_factory=list)
+    archived: list[int] = field(default_factory=list)  # repositories that archive (actions.archive)
     calls: int = 0
     bytes_reclaimed: int = 0
 

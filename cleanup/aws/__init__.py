@@ -4,6 +4,7 @@ Returns small dataclasses; raises ``CleanupAwsError``; a missing resource is a n
 (``None`` or an empty list). Callers (and the tests' fake AWS) use this package's names:
 ``from cleanup import aws; aws.describe_images(...)``."""
 
+from cleanup.aws.archive import ARCHIVE, STANDARD, image_status, update_image_storage_class
 from cleanup.aws.common import (
     MAX_DELETE_BATCH,
     CleanupAwsError,
@@ -38,7 +39,9 @@ from cleanup.aws.workloads import (
 )
 
 __all__ = [
+    "ARCHIVE",
     "MAX_DELETE_BATCH",
+    "STANDARD",
     "CleanupAwsError",
     "DeleteOutcome",
     "FunctionImage",
@@ -51,6 +54,7 @@ __all__ = [
     "describe_images",
     "describe_task_definition",
     "function_image",
+    "image_status",
     "list_active_task_definitions",
     "list_apprunner_images",
     "list_batch_images",
@@ -64,4 +68,5 @@ __all__ = [
     "repository_tags",
     "select_aggregate",
     "set_repository_tag",
+    "update_image_storage_class",
 ]

@@ -31,7 +31,7 @@ class RepositoryInfo:
     tags: dict[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageInfo:
     digest: str
     tags: list[str]
@@ -40,6 +40,9 @@ class ImageInfo:
     media_type: str
     child_digests: list[str] = field(default_factory=list)
     last_pulled_at: datetime | None = None
+    status: str = "ACTIVE"  # ECR's imageStatus: ACTIVE, ARCHIVED or ACTIVATING
+    archived_at: datetime | None = None  # lastArchivedAt
+    activated_at: datetime | None = None  # lastActivatedAt
 
 
 @dataclass(frozen=True)

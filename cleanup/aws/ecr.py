@@ -90,7 +90,11 @@ def describe_images(account: AwsAccount, region: str, repository: str) -> list[I
     found = []
     try:
         with _errors(account):
-            for page in ecr.get_paginator("describe_images").paginate(repositoryName=repository):
+            # Without the filter ECR lists ACTIVE images only: archived ones would look deleted.
+            pages = ecr.get_paginator("describe_images").paginate(
+                repositoryName=repository, filter={"imageStatus": "ANY"}
+            )
+            for page in pages:
                 found.extend(page["imageDetails"])
     except CleanupAwsError as exc:
         if _is_not_found(exc):
@@ -107,6 +111,9 @@ def describe_images(account: AwsAccount, region: str, repository: str) -> list[I
             media_type=d.get("imageManifestMediaType", ""),
             child_digests=children.get(d["imageDigest"], []),
             last_pulled_at=d.get("lastRecordedPullTime"),
+            status=d.get("imageStatus", "ACTIVE"),
+            archived_at=d.get("lastArchivedAt"),
+            activated_at=d.get("lastActivatedAt"),
         )
         for d in found
     ]

@@ -25,6 +25,7 @@ class DeletionCheck(models.Model):
         AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
         APPROVED = "approved", "Approved"
         DELETED = "deleted", "Deleted"
+        ARCHIVED = "archived", "Archived (restorable)"
         REJECTED = "rejected", "Rejected (kept)"
         FAILED = "failed", "Failed (will retry)"
         CANCELLED = "cancelled", "Cancelled"
@@ -33,6 +34,7 @@ class DeletionCheck(models.Model):
         TASK_DEFINITION_INACTIVE = "task_definition_inactive", "Task definition became inactive"
         SWEEP = "sweep", "Sweep"
         MANUAL = "manual", "Manual"
+        ARCHIVE_EXPIRED = "archive_expired", "Archived long enough (archive-then-delete)"
 
     OPEN = OPEN_STATUSES
     # Open, and no worker holds them: what opting out, protecting or a vanished image cancels.
@@ -80,7 +82,11 @@ class DeletionCheck(models.Model):
                 name="cleanup_one_open_check_per_image",
             )
         ]
-        indexes = [models.Index(fields=["status", "due_at"], name="cleanup_check_due_idx")]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="cleanup_check_due_idx"),
+            # The deletion queue's tabs and pages, newest change first; the weekly reclaimed sums.
+            models.Index(fields=["status", "-updated_at", "-id"], name="cleanup_check_queue_idx"),
+        ]
         permissions = [("approve_deletioncheck", "Can approve, reject or schedule deletion checks")]
 
     def __str__(self) -> str:

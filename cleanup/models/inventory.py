@@ -7,17 +7,52 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from accounts.models import AwsAccount
 
 if TYPE_CHECKING:
+    from cleanup.models.archive import ImageRestore
     from cleanup.models.checks import DeletionCheck
 
 INDEX_MEDIA_TYPES = {
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 }
+
+
+# ECR's archival storage class charges at least 90 days for an archived image, whenever it is
+# deleted or restored: archive-then-delete never deletes an archived image earlier.
+MIN_ARCHIVE_DAYS = 90
+
+
+def validate_archive_days(days: int | None) -> None:
+    """The one rule for "archive, then delete after N days", used by the model, the policy form
+    and ``manage.py cleanup set-action``: N is a whole number of days, at least 90."""
+    if days is None or days < MIN_ARCHIVE_DAYS:
+        given = "none given" if days is None else f"got {days}"
+        raise ValidationError(
+            f"archive-then-delete needs at least {MIN_ARCHIVE_DAYS} days in the archive (ECR "
+            f"charges archived images for {MIN_ARCHIVE_DAYS} days at least); {given}",
+            code="archive_days",
+        )
+
+
+class CleanupAction(models.TextChoices):
+    """What executing an approved check does to the image."""
+
+    DELETE = "delete", "Delete"
+    ARCHIVE = "archive", "Archive (restorable)"
+    ARCHIVE_THEN_DELETE = "archive_then_delete", "Archive, then delete after N days"
+
+
+class StorageStatus(models.TextChoices):
+    """ECR's ``imageStatus``: archived images cannot be pulled; a restore passes ACTIVATING."""
+
+    ACTIVE = "ACTIVE", "standard"
+    ARCHIVED = "ARCHIVED", "archived"
+    ACTIVATING = "ACTIVATING", "restoring"
 
 
 class RegistrySettings(models.Model):
@@ -71,6 +106,22 @@ class Repository(models.Model):
         blank=True,
         help_text="Keep images with a tag matching this regular expression.",
     )
+    cleanup_action = models.CharField(
+        max_length=24,
+        choices=CleanupAction.choices,
+        default=CleanupAction.DELETE,
+        help_text="What an approved check does: delete, or move to ECR's archival storage class.",
+    )
+    archive_delete_after_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=f"Archive-then-delete: days in the archive before deletion (at least "
+        f"{MIN_ARCHIVE_DAYS}).",
+    )
+    auto_restore = models.BooleanField(
+        default=True,
+        help_text="Restore an archived image by itself when a usage source references it again.",
+    )
     bytes_reclaimed = models.BigIntegerField(default=0)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Gone from ECR.")
@@ -109,6 +160,34 @@ class Repository(models.Model):
             return self.require_approval
         return settings.CLEANUP_REQUIRE_APPROVAL
 
+    def clean(self) -> None:
+        if self.cleanup_action == CleanupAction.ARCHIVE_THEN_DELETE:
+            try:
+                validate_archive_days(self.archive_delete_after_days)
+            except ValidationError as exc:
+                raise ValidationError({"archive_delete_after_days": exc.messages}) from None
+
+    @property
+    def archives(self) -> bool:
+        """Approved checks archive (the first step of archive-then-delete too)."""
+        return self.cleanup_action != CleanupAction.DELETE
+
+    @property
+    def archive_period(self) -> timedelta | None:
+        """Archive-then-delete: how long an image stays archived before deletion (never under
+        the 90-day minimum, whatever the row says); None for the other actions."""
+        if self.cleanup_action != CleanupAction.ARCHIVE_THEN_DELETE:
+            return None
+        return timedelta(
+            days=max(self.archive_delete_after_days or MIN_ARCHIVE_DAYS, MIN_ARCHIVE_DAYS)
+        )
+
+    def archive_delete_due(self, archived_at: datetime | None) -> datetime | None:
+        """When an image archived at ``archived_at`` may be deleted; None: never (not
+        archive-then-delete, or not known to be archived)."""
+        period = self.archive_period
+        return archived_at + period if period is not None and archived_at is not None else None
+
     def matches_keep_pattern(self, tags: list[str]) -> str | None:
         """The first tag that the keep pattern protects, or None."""
         if not self.keep_tag_pattern:
@@ -143,21 +222,55 @@ class Image(models.Model):
     first_seen_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by_console = models.BooleanField(default=False)
+    storage_status = models.CharField(
+        max_length=12,
+        choices=StorageStatus.choices,
+        default=StorageStatus.ACTIVE,
+        help_text="ECR's imageStatus, read by the sync and by archive and restore.",
+    )
+    archived_at = models.DateTimeField(
+        null=True, blank=True, help_text="ECR's lastArchivedAt (or when the console archived it)."
+    )
+    archived_by_console = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(
+        null=True, blank=True, help_text="ECR's lastActivatedAt: last restored from the archive."
+    )
 
     objects = ImageQuerySet.as_manager()
 
     # Not a column: set by the repository page for its template (the image's open check).
     open_check: DeletionCheck | None
+    # Not a column: set by the repository page's archive section (the image's latest restore).
+    latest_restore: ImageRestore | None
 
     class Meta:
         ordering = ["-pushed_at", "digest"]
         constraints = [
             models.UniqueConstraint(fields=["repository", "digest"], name="cleanup_image_unique")
         ]
-        permissions = [("protect_image", "Can protect an image from deletion")]
+        indexes = [
+            # The few images the console archived (savings, restores): found without a scan.
+            models.Index(
+                fields=["repository"],
+                condition=models.Q(archived_by_console=True),
+                name="cleanup_image_archived",
+            )
+        ]
+        permissions = [
+            ("protect_image", "Can protect an image from deletion"),
+            ("restore_image", "Can restore an archived image"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.repository.name}@{self.digest[:19]}"
+
+    @property
+    def is_archived(self) -> bool:
+        return self.storage_status == StorageStatus.ARCHIVED
+
+    @property
+    def is_restoring(self) -> bool:
+        return self.storage_status == StorageStatus.ACTIVATING
 
     @property
     def is_index(self) -> bool:

@@ -4,6 +4,7 @@ and what cannot be parsed but names a registry kept apart as "unreadable" (it fa
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -34,9 +35,10 @@ SOURCE_LAMBDA = "lambda_functions"
 SOURCE_BATCH = "batch_job_definitions"
 SOURCE_APPRUNNER = "apprunner_services"
 SOURCE_CONFIG = "config_aggregator"
+SOURCE_ORGANIZATION = "organization_members"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageRef:
     """An image URI of the registry, parsed. No tag and no digest means the tag ``latest``."""
 
@@ -75,6 +77,25 @@ def parse_image(uri: str) -> ImageRef | None:
     )
 
 
+# One tuple per repository and one string per tag or digest, shared by every reference of every
+# snapshot (a snapshot holds one reference per container image of every ACTIVE revision).
+_repository_keys: dict[tuple[str, str, str], tuple[str, str, str]] = {}
+
+
+def shared_key(key: tuple[str, str, str]) -> tuple[str, str, str]:
+    """The one ``(registry, region, repository)`` tuple equal to ``key``."""
+    found = _repository_keys.get(key)
+    if found is None:
+        registry, region, repository = key
+        interned = (sys.intern(registry), sys.intern(region), sys.intern(repository))
+        found = _repository_keys.setdefault(key, interned)
+    return found
+
+
+def shared_text(value: str | None) -> str | None:
+    return sys.intern(value) if value else value
+
+
 def unreadable_accounts(uri: str) -> set[str]:
     """The 12-digit account ids named in the host of an image string that ``parse_image`` could
     not read: if one is a registry's, that registry's images cannot be judged unused."""
@@ -82,9 +103,10 @@ def unreadable_accounts(uri: str) -> set[str]:
     return set(ACCOUNT_IN_HOST.findall(host))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reference:
-    """One use of an image found by one source."""
+    """One use of an image found by one source. A snapshot holds one per container image of every
+    ACTIVE revision in every account: slots, and strings shared (``shared_key``, ``shared_text``)."""
 
     source: str
     account_id: str
@@ -129,4 +151,5 @@ SOURCE_NAMES = {
     SOURCE_BATCH: "AWS Batch job definitions (ACTIVE)",
     SOURCE_APPRUNNER: "App Runner services",
     SOURCE_CONFIG: "AWS Config aggregator",
+    SOURCE_ORGANIZATION: "Accounts of the AWS Organization",
 }

@@ -21,6 +21,7 @@ from cleanup import aws
 from cleanup.models import RegistrySettings
 from cleanup.usage.references import (
     SOURCE_CONFIG,
+    SOURCE_ORGANIZATION,
     SOURCE_REGIONS,
     Reference,
     Unreadable,
@@ -115,7 +116,9 @@ def take_snapshot(
     ``fresh_regions``: discover the enabled regions now rather than from the day's cache (the
     deletion's snapshot: a region enabled since may already run the image)."""
     snapshot = Snapshot(taken_at=now, skipped=sorted(settings.CLEANUP_SKIP_SOURCES))
-    accounts = accounts if accounts is not None else list(AwsAccount.objects.enabled())
+    if accounts is None:
+        accounts = list(AwsAccount.objects.enabled())
+        _waiting_members(snapshot)
     for account in accounts:
         try:
             regions = account_actions.usage_regions(account, now, fresh=fresh_regions)
@@ -160,6 +163,25 @@ def take_snapshot(
                 partial(config_source, account, region, registry.config_aggregator_name, uris),
             )
     return snapshot
+
+
+def _waiting_members(snapshot: Snapshot) -> None:
+    """An account the AWS Organization holds whose role has not verified yet may run any image:
+    its workloads are unknown, so it fails the snapshot closed until it verifies (or is gone)."""
+    from accounts.models import OrganizationMember
+
+    waiting = OrganizationMember.objects.filter(state=OrganizationMember.State.PENDING)
+    for account_id in waiting.values_list("account__account_id", flat=True):
+        snapshot.answers.append(
+            SourceAnswer(
+                SOURCE_ORGANIZATION,
+                account_id,
+                "*",
+                ok=False,
+                error="a member of the AWS Organization whose role has not verified yet: "
+                "its workloads cannot be read",
+            )
+        )
 
 
 def _once(call: Callable[[], T]) -> Callable[[], T]:

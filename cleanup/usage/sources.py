@@ -24,6 +24,8 @@ from cleanup.usage.references import (
     Reference,
     Unreadable,
     parse_image,
+    shared_key,
+    shared_text,
     unreadable_accounts,
 )
 
@@ -146,15 +148,16 @@ def reference(
         if named:
             return Unreadable(source, account.account_id, region, where, image, frozenset(named))
         return None
+    digest = digest or ref.digest
     return Reference(
         source=source,
         account_id=account.account_id,
         region=region,
         where=where,
         image=image,
-        repository=ref.repo_key,
-        tag=None if (digest or ref.digest) else ref.tag,
-        digest=digest or ref.digest,
+        repository=shared_key(ref.repo_key),
+        tag=None if digest else shared_text(ref.tag),
+        digest=shared_text(digest),
     )
 
 

@@ -414,3 +414,27 @@ def test_the_sweep_opens_no_check_in_a_registry_with_an_unreadable_reference(wor
     actions.do_sweep(now=NOW)
 
     assert not DeletionCheck.objects.exists()
+
+
+def test_an_organization_account_waiting_for_its_role_fails_the_check_closed(world):
+    from accounts.models import OrganizationMember
+
+    world.repository("web")
+    unused = world.push("web", "v1")
+    actions.do_sync_inventory(now=NOW)
+    actions.do_sweep(now=NOW)  # scheduled before the organization pass found a new account
+    waiting = AwsAccount.objects.create(account_id="444444444444", name="new-team", enabled=False)
+    member = OrganizationMember.objects.create(account=waiting, first_seen_at=NOW)
+
+    clean_up(NOW + timedelta(days=2))
+
+    assert unused in world.ecr_digests("web")  # its workloads are unknown: nothing is deleted
+    check = DeletionCheck.objects.get(image__digest=unused)
+    assert check.status not in ("awaiting_approval", "approved", "deleted")
+    assert "444444444444" in str(check.evidence)
+
+    member.state = OrganizationMember.State.ACTIVE  # the role verified (and the account reads)
+    member.save()
+    AwsAccount.objects.filter(pk=waiting.pk).delete()  # (this test's account has no role to read)
+    clean_up(NOW + timedelta(days=4))
+    assert unused not in world.ecr_digests("web")

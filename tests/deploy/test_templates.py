@@ -27,6 +27,7 @@ CALLED = {
     ("ecr", "TagResource"),
     ("ecr", "UntagResource"),
     ("ecr", "DescribeRegistry"),
+    ("ecr", "UpdateImageStorageClass"),
     ("config", "SelectAggregateResourceConfig"),
     ("ecs", "ListTaskDefinitions"),
     ("ecs", "DescribeTaskDefinition"),
@@ -52,6 +53,10 @@ CALLED = {
     ("cloudwatch", "DescribeAlarms"),
     ("sts", "AssumeRole"),
     ("sts", "GetCallerIdentity"),
+    ("organizations", "ListAccounts"),
+    ("organizations", "ListRoots"),
+    ("organizations", "ListAccountsForParent"),
+    ("organizations", "ListOrganizationalUnitsForParent"),
 }
 
 
@@ -143,7 +148,13 @@ def test_the_tag_write_permission_is_limited_to_the_opt_in_key(templates):
 
 
 @pytest.mark.parametrize(
-    "name", ["console-account.yaml", "registry-account.yaml", "workload-account.yaml"]
+    "name",
+    [
+        "console-account.yaml",
+        "registry-account.yaml",
+        "workload-account.yaml",
+        "organization-account.yaml",
+    ],
 )
 def test_no_statement_allows_a_wildcard_action(name):
     template = permissions.load(TEMPLATES / name)
@@ -160,6 +171,7 @@ def test_no_statement_allows_a_wildcard_action(name):
     [
         ("registry-account.yaml", "ConsoleRegistryRole"),
         ("workload-account.yaml", "ConsoleWorkloadRole"),
+        ("organization-account.yaml", "ConsoleOrganizationsRole"),
     ],
 )
 def test_the_assumed_roles_trust_only_the_console_role_with_the_external_id(name, role):
@@ -174,13 +186,16 @@ def test_the_console_role_may_assume_exactly_the_roles_the_other_templates_creat
     defaults = permissions.parameter_defaults(console)
     workload = permissions.parameter_defaults(templates["workload-account.yaml"])
     registry = permissions.parameter_defaults(templates["registry-account.yaml"])
+    organization = permissions.parameter_defaults(templates["organization-account.yaml"])
     assert defaults["WorkloadRoleName"] == workload["RoleName"]
     assert defaults["RegistryRoleName"] == registry["RoleName"]
+    assert defaults["OrganizationsRoleName"] == organization["RoleName"]
     (assume,) = permissions.statements(console, "ConsoleRole")
     assert assume["Action"] == "sts:AssumeRole"
     assert [r["Fn::Sub"] for r in assume["Resource"]] == [
         "arn:${AWS::Partition}:iam::*:role/${WorkloadRoleName}",
         "arn:${AWS::Partition}:iam::*:role/${RegistryRoleName}",
+        "arn:${AWS::Partition}:iam::*:role/${OrganizationsRoleName}",
     ]
 
 

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from audit.models import AuditEvent
 from cleanup import actions, usage
+from cleanup.actions import approvals
 from cleanup.models import DeletionCheck
 from tests.cleanup.conftest import DEV, PROD, REGISTRY, World
 from tests.conftest import rows
@@ -75,7 +76,7 @@ def test_an_operator_approves_two_checks_and_sees_them_deleted_without_a_reload(
     expect(page.locator(f"#check-{first.pk}")).to_have_attribute("data-status", "deleted")
     expect(page.locator(f"#check-{second.pk}")).to_have_attribute("data-status", "deleted")
     expect(page.locator(f"#check-{third.pk}")).to_have_attribute("data-status", "awaiting_approval")
-    expect(page.locator("#queue-message")).to_have_text("Approved 2 of 2 selected checks.")
+    expect(page.locator("#messages")).to_have_text("Approved 2 checks.")
     assert page.evaluate("window.__marker") == "no reload"
     remaining = world.ecr_digests("web")
     assert digests[0] not in remaining and digests[1] not in remaining and digests[2] in remaining
@@ -100,3 +101,113 @@ def test_a_viewer_has_no_approve_button_and_a_forged_post_is_refused(
     assert DeletionCheck.objects.get(pk=checks[0].pk).status == "awaiting_approval"
     assert rows(DeletionCheck, AuditEvent) == before
     assert set(digests) <= world.ecr_digests("web")
+
+
+def test_the_tab_counts_and_totals_change_without_a_reload(
+    roles, queue, page, login_as, operator_user
+):
+    _world, _digests, checks = queue
+    login_as(operator_user)
+    page.goto("/deletions/")
+    page.evaluate("window.__marker = 'no reload'")
+    awaiting = page.locator("#tab-awaiting_approval .badge")
+    expect(awaiting).to_have_text("3")
+    expect(page.locator("#queue-summary")).to_contain_text("3 checks awaiting approval")
+    questions: list[str] = []
+    page.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+
+    page.locator(f"#check-{checks[0].pk} input[name=check]").check()
+    page.get_by_role("button", name="Approve selected").click()
+
+    expect(awaiting).to_have_text("2")
+    expect(page.locator("#queue-summary")).to_contain_text("2 checks awaiting approval")
+    expect(page.locator("#tab-closed .badge")).to_have_text("1")
+    assert questions == [f"Delete 1 image, {_size(checks[0])}, from 1 repository?"]
+    assert page.evaluate("window.__marker") == "no reload"
+
+
+def _size(check) -> str:
+    from django.template.defaultfilters import filesizeformat
+
+    return filesizeformat(check.image.size_bytes).replace("\xa0", " ")
+
+
+def test_approve_asks_nothing_and_sends_nothing_while_nothing_is_selected(
+    roles, queue, page, login_as, operator_user
+):
+    _world, _digests, checks = queue
+    login_as(operator_user)
+    page.goto("/deletions/")
+    questions: list[str] = []
+    page.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    approve = page.get_by_role("button", name="Approve selected")
+    expect(approve).to_have_attribute("aria-disabled", "true")
+
+    page.evaluate(
+        "window.__requests = 0;"
+        " document.addEventListener('htmx:beforeRequest', function () { window.__requests++; })"
+    )
+    approve.click(force=True)  # marked disabled (aria-disabled), still focusable and clickable
+
+    # htmx decides in the click's own handler: no request was even started.
+    assert page.evaluate("window.__requests") == 0
+
+    expect(page.locator(f"#check-{checks[0].pk}")).to_have_attribute(
+        "data-status", "awaiting_approval"
+    )
+    assert questions == []
+    assert set(DeletionCheck.objects.values_list("status", flat=True)) == {"awaiting_approval"}
+
+
+def test_an_approved_row_turns_deleted_by_itself(
+    roles, queue, page, login_as, operator_user, monkeypatch
+):
+    """The worker deletes later (here: the test, once the page shows "approved"); the page
+    watches the row and shows "deleted" without a reload, then stops watching."""
+    world, digests, checks = queue
+    monkeypatch.setattr(approvals, "enqueue_deletion", lambda ids: None)
+    login_as(operator_user)
+    page.goto("/deletions/")
+    page.evaluate("window.__marker = 'no reload'")
+    page.on("dialog", lambda dialog: dialog.accept())
+    row = page.locator(f"#check-{checks[0].pk}")
+
+    row.locator("input[name=check]").check()
+    page.get_by_role("button", name="Approve selected").click()
+    expect(row).to_have_attribute("data-status", "approved")
+    expect(page.locator("#tab-approved .badge")).to_have_text("1")
+
+    actions.do_delete_images([checks[0].pk])
+
+    expect(row).to_have_attribute("data-status", "deleted", timeout=8_000)
+    expect(page.locator("#tab-approved .badge")).to_have_text("0")
+    expect(page.locator("#tab-closed .badge")).to_have_text("1")
+    assert digests[0] not in world.ecr_digests("web")
+    assert page.evaluate("window.__marker") == "no reload"
+
+
+def test_keyboard_only_approval_keeps_the_focus(roles, queue, page, login_as, operator_user):
+    _world, _digests, checks = queue
+    login_as(operator_user)
+    page.goto("/deletions/")
+    page.on("dialog", lambda dialog: dialog.accept())
+    target = f"pick-{checks[1].pk}"
+
+    for _ in range(80):  # Tab through the page to the row's checkbox
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == target:
+            break
+    assert page.evaluate("document.activeElement.id") == target
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == (
+        f"Select {checks[1].image.label}"
+    )
+    page.keyboard.press("Space")
+    for _ in range(80):  # back to the approve button
+        page.keyboard.press("Shift+Tab")
+        if page.evaluate("document.activeElement.id") == "approve-selected":
+            break
+    page.keyboard.press("Enter")
+
+    expect(page.locator(f"#check-{checks[1].pk}")).to_have_attribute("data-status", "deleted")
+    expect(page.locator("#messages")).to_have_text("Approved 1 check.")
+    assert page.evaluate("document.activeElement.id") == "approve-selected"

@@ -1,12 +1,22 @@
 import json
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count, Sum
 
-from cleanup import actions
-from cleanup.models import DeletionCheck, Repository
-from console.cli import cli_actor
+from cleanup import actions, savings
+from cleanup.actions import archive
+from cleanup.models import CleanupAction, DeletionCheck, Image, Repository, validate_archive_days
+from console import clock
+from console.cli import cli_actor, describe
+
+# The command line's spelling of each cleanup action.
+ACTIONS = {
+    "delete": CleanupAction.DELETE,
+    "archive": CleanupAction.ARCHIVE,
+    "archive-then-delete": CleanupAction.ARCHIVE_THEN_DELETE,
+}
 
 
 class Command(BaseCommand):
@@ -41,6 +51,30 @@ class Command(BaseCommand):
             called_from_command_line=True,
         )
         status.add_argument("--json", action="store_true")
+        restore = commands.add_parser(
+            "restore",
+            help="restore an archived image to ECR's standard storage",
+            called_from_command_line=True,
+        )
+        restore.add_argument("image", metavar="ID|DIGEST", help="image id, or digest (12+ hex)")
+        restore.add_argument("--reason", default="", help="why (in the audit history)")
+        restore.add_argument("--json", action="store_true")
+        set_action = commands.add_parser(
+            "set-action",
+            help="what approved checks of a repository do: delete, archive, archive-then-delete",
+            called_from_command_line=True,
+        )
+        set_action.add_argument("repository", metavar="REPOSITORY", help="name or id")
+        set_action.add_argument("action", choices=sorted(ACTIONS))
+        set_action.add_argument(
+            "--after-days", type=int, help="archive-then-delete: days in the archive (90 or more)"
+        )
+        set_action.add_argument(
+            "--auto-restore",
+            choices=["on", "off"],
+            help="restore archived images a usage source references again (default: unchanged)",
+        )
+        set_action.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, "handle_" + options["command"].replace("-", "_"))(options)
@@ -149,16 +183,89 @@ class Command(BaseCommand):
         )
         reclaimed = Repository.objects.bytes_reclaimed()
         opted = Repository.objects.filter(opted_in=True, deleted_at__isnull=True).count()
+        figures = savings.savings(now=clock.now())
         data = {
             "checks": counts,
             "bytes_reclaimable": reclaimable,
             "bytes_reclaimed": reclaimed,
             "opted_in_repositories": opted,
+            "savings": figures.as_dict(),
         }
         lines = [f"{status}: {count}" for status, count in sorted(counts.items())]
         lines += [
             f"opted-in repositories: {opted}",
             f"reclaimable: {reclaimable} bytes",
             f"reclaimed: {reclaimed} bytes",
+            f"archived: {figures.archived_images} images, {figures.archived_bytes} bytes",
+            f"saved per month: {figures.saved_per_month:.2f} USD "
+            f"(deleted {figures.saved_by_deletion_per_month:.2f}, "
+            f"archived {figures.saved_by_archive_per_month:.2f})",
+            f"90-day archive minimum: {figures.minimum_charges:.2f} USD charged, "
+            f"{figures.minimum_still_due:.2f} USD if every archived image left today",
         ]
         self.emit(options, data, lines)
+
+    def handle_restore(self, options: dict[str, Any]) -> None:
+        try:
+            image = archive.find_image(options["image"])
+        except Image.DoesNotExist:
+            raise CommandError(f"no image {options['image']}") from None
+        except Image.MultipleObjectsReturned:
+            raise CommandError(
+                f"{options['image']} names several images: give more digits"
+            ) from None
+        reason = options["reason"].strip() or "restored from the command line"
+        try:
+            restore = archive.do_restore_image(image, actor=cli_actor(), reason=reason)
+        except archive.RestoreRefused as exc:
+            raise CommandError(str(exc)) from None
+        data = {
+            "restore": restore.pk,
+            "image": image.pk,
+            "digest": image.digest,
+            "status": restore.status,
+            "error": restore.error,
+        }
+        self.emit(options, data, [f"{image.label}: restore {restore.pk} {restore.status}"])
+        if restore.status == restore.Status.FAILED:
+            raise CommandError(f"ECR refused the restore: {restore.error}")
+
+    def handle_set_action(self, options: dict[str, Any]) -> None:
+        repository = self._repository(options["repository"])
+        action = ACTIONS[options["action"]]
+        days = options["after_days"]
+        changes: dict[str, Any] = {"cleanup_action": action}
+        if action == CleanupAction.ARCHIVE_THEN_DELETE:
+            try:
+                validate_archive_days(days)
+            except ValidationError as exc:
+                raise CommandError(describe(exc)) from None
+        if days is not None:
+            changes["archive_delete_after_days"] = days
+        if options["auto_restore"]:
+            changes["auto_restore"] = options["auto_restore"] == "on"
+        try:
+            changed = actions.do_update_policy(repository, actor=cli_actor(), **changes)
+        except ValidationError as exc:
+            raise CommandError(describe(exc)) from None
+        data = {
+            "repository": repository.name,
+            "cleanup_action": repository.cleanup_action,
+            "archive_delete_after_days": repository.archive_delete_after_days,
+            "auto_restore": repository.auto_restore,
+            "changed": changed,
+        }
+        summary = f"{repository.name}: {repository.get_cleanup_action_display()}"
+        if repository.archive_period:
+            summary += f" ({repository.archive_period.days} days)"
+        self.emit(options, data, [summary + ("" if changed else " (unchanged)")])
+
+    def _repository(self, ref: str) -> Repository:
+        found = Repository.objects.filter(deleted_at__isnull=True).select_related("account")
+        matches = list(found.filter(pk=int(ref)) if ref.isdigit() else found.filter(name=ref))
+        if not matches:
+            raise CommandError(f"no repository {ref}")
+        if len(matches) > 1:
+            ids = ", ".join(f"{r.pk} ({r.account.account_id} {r.region})" for r in matches)
+            raise CommandError(f"{ref} names several repositories; give the id: {ids}")
+        return matches[0]
