@@ -41,7 +41,7 @@ worker: $(VENV)/.installed-run
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy cleanup breaker webhooks accounts audit console
+	$(VENV)/bin/mypy cleanup breaker webhooks accounts audit console notify
 	$(VENV)/bin/cfn-lint deploy/cloudformation/*.yaml
 	$(VENV)/bin/hadolint Dockerfile
 

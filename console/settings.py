@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "webhooks",
     "cleanup",
     "breaker",
+    "notify",
     "sandbox",
 ]
 
@@ -66,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "accounts.actors.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "console.pages.NotFoundPageMiddleware",  # the console's 404 page with DEBUG on too
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last: turns a refused sign-in into the sign-in page saying why (accounts/signin.py).
@@ -198,6 +200,17 @@ if Q_REDIS_URL:
     Q_CLUSTER["redis"] = Q_REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# Alarms have a queue of their own, worked by a second cluster that the console's `qcluster`
+# starts beside the main one (django-q2's ALT_CLUSTERS: its settings apply in the process started
+# with Q_CLUSTER_NAME=console-alarms). A burst of CloudTrail events or a long probe in the main
+# queue never delays a breaker decision. It runs no schedules (the main cluster's scheduler does).
+Q_ALARM_CLUSTER = "console-alarms"
+Q_CLUSTER["ALT_CLUSTERS"] = {
+    Q_ALARM_CLUSTER: {
+        "workers": env.integer("Q_ALARM_WORKERS", 1, minimum=1),
+        "scheduler": False,
+    }
+}
 
 # AWS. boto3 reads AWS_ENDPOINT_URL, AWS_REGION and credentials itself.
 AWS_DEFAULT_REGION = env.raw("AWS_REGION") or env.raw("AWS_DEFAULT_REGION") or "eu-west-1"
@@ -215,12 +228,42 @@ CLEANUP_REQUIRE_APPROVAL = env.boolean("CLEANUP_REQUIRE_APPROVAL", True)
 CLEANUP_DRY_RUN = env.boolean("CLEANUP_DRY_RUN", False)
 CLEANUP_OPT_IN_TAG = env.key_value("CLEANUP_OPT_IN_TAG", "ecr-cleanup=enabled")
 CLEANUP_PRICE_PER_GB_MONTH = env.decimal_number("CLEANUP_PRICE_PER_GB_MONTH", 0.10)
+# ECR's archival storage class, USD per GB-month (archive and archive-then-delete repositories).
+# AWS charges the standard price for the first 150 TB a month and less above it, so the default
+# is CLEANUP_PRICE_PER_GB_MONTH (archiving saves nothing below 150 TB); set 0.07 where the
+# registry is past it. Archived images are charged 90 days at least (cleanup.savings).
+CLEANUP_ARCHIVE_PRICE_PER_GB_MONTH = env.decimal_number(
+    "CLEANUP_ARCHIVE_PRICE_PER_GB_MONTH", CLEANUP_PRICE_PER_GB_MONTH
+)
 # An image ECR saw pulled this recently is kept whatever the sources say: consumers the console
 # cannot list (EKS, CI, laptops) pulled it. 0s turns the guard off.
 CLEANUP_KEEP_PULLED_WITHIN = env.duration("CLEANUP_KEEP_PULLED_WITHIN", "14d")
 # Usage sources not to ask (for a platform without App Runner, say); every check's evidence says
 # which were left out. Checked against the known names when the cleanup app starts.
 CLEANUP_SKIP_SOURCES = env.string_list("CLEANUP_SKIP_SOURCES")
+
+
+# Notifications (notify/). NOTIFY_URLS: Apprise URLs separated by spaces or new lines, each a
+# channel of every event and account besides those admins add in the console. NOTIFY_BASE_URL:
+# the console's address, so a message links to its pages (https://console.example.com).
+def _notify_urls(name: str) -> list[str]:
+    from notify import apprise_urls
+
+    value = env.raw(name, "")
+    try:
+        return apprise_urls.parse_list(value)
+    except apprise_urls.InvalidUrl as exc:
+        raise env.SettingError(name, "(hidden: it holds secrets)", str(exc).rstrip(".")) from None
+
+
+NOTIFY_URLS = _notify_urls("NOTIFY_URLS")
+NOTIFY_BASE_URL = env.raw("NOTIFY_BASE_URL", "").rstrip("/")
+if NOTIFY_BASE_URL and not NOTIFY_BASE_URL.startswith(("https://", "http://")):
+    raise env.SettingError("NOTIFY_BASE_URL", NOTIFY_BASE_URL, "expected an http(s):// URL")
+NOTIFY_DIGEST_HOUR = env.integer("NOTIFY_DIGEST_HOUR", 8)
+if NOTIFY_DIGEST_HOUR > 23:
+    raise env.SettingError("NOTIFY_DIGEST_HOUR", str(NOTIFY_DIGEST_HOUR), "expected 0 to 23")
+NOTIFY_STUCK_HALF_OPEN_AFTER = env.duration("NOTIFY_STUCK_HALF_OPEN_AFTER", "1h")
 
 # The sandbox AWS of `make demo` (demo-only buttons appear only when this is on).
 SANDBOX = env.boolean("CONSOLE_SANDBOX", False)

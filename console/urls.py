@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from console import metrics, oidc, views
+from console import metrics, oidc, pages, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("favicon.ico", pages.favicon, name="favicon"),
     path("healthz", views.healthz, name="healthz"),
     path("healthz/worker", views.healthz_worker, name="healthz-worker"),
     path("metrics", metrics.metrics, name="metrics"),
@@ -19,6 +20,7 @@ urlpatterns = [
     path("", include("webhooks.urls")),  # /webhooks/... (no login) and /inbox/
     path("", include("cleanup.urls")),  # /repositories/, /deletions/
     path("breakers/", include("breaker.urls")),
+    path("notifications/", include("notify.urls")),
     path("sandbox/", include("sandbox.urls")),
     path("admin/", admin.site.urls),
 ]

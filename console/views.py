@@ -8,8 +8,8 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from console import clock, health
 from console import dashboard as dashboard_tiles
-from console import health
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,12 @@ def healthz_worker(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
+    now = clock.now()
+    worker = health.worker_health(now)
     context = {
         "tiles": dashboard_tiles.tiles_for(request),
-        "worker": health.worker_health(),
+        "worker": worker,
+        "attention": dashboard_tiles.needs_attention(request, worker, now),
+        "pictures": dashboard_tiles.pictures_for(request, now),
     }
     return render(request, "console/dashboard.html", context)

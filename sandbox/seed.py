@@ -14,7 +14,13 @@ from importlib import import_module
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 
-SEEDERS = ["sandbox.seed_accounts", "sandbox.seed_cleanup", "sandbox.seed_breakers"]
+SEEDERS = [
+    "sandbox.seed_accounts",
+    "sandbox.seed_organization",
+    "sandbox.seed_cleanup",
+    "sandbox.seed_breakers",
+    "sandbox.seed_notify",
+]
 DEMO_ADMIN = "admin"
 
 

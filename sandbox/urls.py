@@ -5,7 +5,7 @@ from importlib import import_module
 
 app_name = "sandbox"
 urlpatterns: list = []
-for _module in ("sandbox.demo_cleanup", "sandbox.demo_breakers"):
+for _module in ("sandbox.demo_cleanup", "sandbox.demo_breakers", "sandbox.demo_notify"):
     try:
         urlpatterns += import_module(_module).urlpatterns
     except ModuleNotFoundError as exc:

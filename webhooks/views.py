@@ -10,15 +10,15 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
-from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.db.models import Field
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
 
-from console import clock
+from console import clock, keyset
 from console.http import HtmxRequest, actor_of, htmx_partial
 from webhooks import actions, classify, payload, registry, sns
 from webhooks.models import InboundEvent, parse_sns_message
@@ -199,6 +199,9 @@ def sns_endpoint(request: HttpRequest) -> HttpResponse:
     return accepted(stored)
 
 
+WAITING = {InboundEvent.Status.RECEIVED, InboundEvent.Status.PROCESSING}
+
+
 # --- The inbox ----------------------------------------------------------------------------------
 
 FILTERS = {
@@ -218,14 +221,11 @@ def inbox(request: HtmxRequest) -> HttpResponse:
     }
     events = InboundEvent.objects.filter(**{name: value for name, value in chosen.items() if value})
     events = events.defer("raw_body", "history")
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page = keyset.page_of(events, request.GET, field="received_at", size=PAGE_SIZE)
     context = {
         "page": page,
         "chosen": chosen,
         "filters": FILTERS,
-        "query": query.urlencode(),
     }
     template = "webhooks/inbox.html#results" if htmx_partial(request) else "webhooks/inbox.html"
     return render(request, template, context)
@@ -234,7 +234,14 @@ def inbox(request: HtmxRequest) -> HttpResponse:
 @require_GET
 @permission_required("webhooks.view_inboundevent", raise_exception=True)
 def event_detail(request: HtmxRequest, pk: int) -> HttpResponse:
+    """The event; while the worker still owes it processing, the outcome panel asks again every
+    few seconds (htmx, target ``event-outcome``) and is told to stop (286) once it is final."""
     event = get_object_or_404(InboundEvent, pk=pk)
+    if htmx_partial(request, "event-outcome"):
+        response = render(request, "webhooks/event.html#outcome", {"event": event})
+        if event.status not in WAITING:
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
     return render(request, "webhooks/event.html", {"event": event})
 
 

@@ -147,12 +147,16 @@ class Command(BaseCommand):
         api_key = secrets.token_urlsafe(24)
         password = secrets.token_urlsafe(12)
         env = demo_environment(aws_url, database, api_key)
+        # The notifications channel the seed adds posts to the console's own sandbox sink.
+        env["DEMO_NOTIFY_SINK"] = f"json://127.0.0.1:{port}/sandbox/notify/sink/"
+        env.setdefault("NOTIFY_BASE_URL", web_url.rstrip("/"))
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
 
         self.say(f"Fresh demo database: {database}")
         moto = self.start(
             "sandbox AWS",
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(aws_port)],
+            # moto's server, with ECR's archival storage class (sandbox.moto_server)
+            [sys.executable, "-m", "sandbox.moto_server", "-H", "127.0.0.1", "-p", str(aws_port)],
             env,
         )
         self.wait_until_answers("sandbox AWS", f"{aws_url}/moto-api/", moto)
@@ -175,6 +179,7 @@ class Command(BaseCommand):
             f"  sandbox AWS      {aws_url}  (moto server, pid {moto.pid})\n"
             f"  database         {database}  (fresh each run)\n"
             f"  webhook API key  {api_key}  (X-Api-Key for POST {web_url}webhooks/eventbridge/)\n"
+            f"  notifications    {web_url}sandbox/notify/  (what the demo channel received)\n"
             f"\nSign in at {web_url} as admin with password {password}\n"
         )
         while True:
