@@ -29,6 +29,7 @@ from console.http import HtmxRequest, actor_of, htmx_partial, redirect_back, row
 from console.templatetags.console import counted
 
 IMAGES_PAGE = 100
+REPOSITORIES_PAGE = 100
 JOB_SHOWN = timedelta(hours=1)  # how long the queue shows a finished bulk approval
 WATCH_LIMIT = 200
 QUEUE_CHANGED = "queue-changed"  # the event that refreshes the queue's tabs and totals
@@ -81,13 +82,27 @@ def _message_response(
 @require_GET
 @permission_required("cleanup.view_repository", raise_exception=True)
 def repository_list(request: HtmxRequest) -> HttpResponse:
-    repositories = _with_open_checks(list(_repositories().filter(deleted_at__isnull=True)))
-    registries = AwsAccount.objects.registries().select_related("cleanup_settings")
-    return render(
-        request,
-        "cleanup/repositories.html",
-        {"repositories": repositories, "registries": registries, "base": _base()},
+    page = _page_number(request)
+    start = (page - 1) * REPOSITORIES_PAGE
+    shown = list(
+        _repositories().filter(deleted_at__isnull=True)[start : start + REPOSITORIES_PAGE + 1]
     )
+    has_next = len(shown) > REPOSITORIES_PAGE
+    repositories = _with_open_checks(shown[:REPOSITORIES_PAGE])
+    registries = AwsAccount.objects.registries().select_related("cleanup_settings")
+    context = {
+        "repositories": repositories,
+        "registries": registries,
+        "base": _base(),
+        "page": page,
+        "has_next": has_next,
+    }
+    return render(request, "cleanup/repositories.html", context)
+
+
+def _page_number(request: HtmxRequest) -> int:
+    raw = request.GET.get("page", "")
+    return int(raw) if re.fullmatch(r"[1-9][0-9]{0,5}", raw) else 1
 
 
 @require_GET
@@ -98,8 +113,7 @@ def repository_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     images = Image.objects.filter(repository=repository)
     if not show_deleted:
         images = images.present()
-    raw_page = request.GET.get("page", "")
-    page = int(raw_page) if re.fullmatch(r"[1-9][0-9]{0,5}", raw_page) else 1
+    page = _page_number(request)
     start = (page - 1) * IMAGES_PAGE
     shown = list(images[start : start + IMAGES_PAGE + 1])
     has_next = len(shown) > IMAGES_PAGE

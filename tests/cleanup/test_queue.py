@@ -372,6 +372,24 @@ def test_the_repository_list_asks_before_an_opt_out_that_cancels_checks(
     assert "<th></th>" not in page
 
 
+def test_the_repository_list_is_paged_and_its_queries_do_not_grow_with_rows(
+    fixed_clock, viewer_client, django_assert_max_num_queries
+):
+    from cleanup import views
+
+    make_queue(views.REPOSITORIES_PAGE + 5, repositories=views.REPOSITORIES_PAGE + 5, name="r")
+    with django_assert_max_num_queries(10):
+        first = viewer_client.get("/repositories/").content.decode()
+    second = viewer_client.get("/repositories/?page=2").content.decode()
+
+    names = sorted(f"r-{n}" for n in range(views.REPOSITORIES_PAGE + 5))
+    assert f">{names[0]}<" in first and f">{names[-1]}<" not in first
+    assert f">{names[-1]}<" in second and f">{names[0]}<" not in second
+    assert 'rel="next"' in first and 'rel="prev"' in second and 'rel="next"' not in second
+    assert "First page" in viewer_client.get("/repositories/?page=9").content.decode()
+    assert 'rel="prev"' not in viewer_client.get("/repositories/?page=x").content.decode()
+
+
 def test_the_tile_writes_money_as_dollars(fixed_clock, viewer_client):
     make_queue(1)
     page = viewer_client.get("/").content.decode()
