@@ -68,7 +68,7 @@ def test_an_operator_trips_and_resets_with_the_keyboard_and_keeps_the_focus(
     expect(state).to_have_text("open")
     assert len(asked) == 1 and "disables the mapping of function orders-worker" in asked[0]
     # The Trip button is gone from the redrawn panel: the focus moved to the panel itself.
-    assert page.evaluate(IN_PANEL), page.evaluate(FOCUSED)
+    page.wait_for_function(IN_PANEL)  # htmx moves the focus once the swap has settled
     assert page.evaluate(FOCUSED) == "breaker-panel"
 
     tab_to(page, "reset-button")
@@ -76,7 +76,7 @@ def test_an_operator_trips_and_resets_with_the_keyboard_and_keeps_the_focus(
 
     expect(state).to_have_text("closed")
     assert len(asked) == 2 and "enables the mapping of function orders-worker" in asked[1]
-    assert page.evaluate(IN_PANEL), page.evaluate(FOCUSED)
+    page.wait_for_function(IN_PANEL)  # htmx moves the focus once the swap has settled
     breaker.refresh_from_db()
     assert (breaker.state, breaker.mode) == ("closed", "auto")
     assert breaker.transitions.first().actor == "oscar"
