@@ -28,7 +28,7 @@ from django.db.models import QuerySet
 
 import audit
 from cleanup import aws, rules, usage
-from cleanup.actions.common import WORKER, Status, check_target, image_target
+from cleanup.actions.common import WORKER, Status, check_target, image_info, image_target
 from cleanup.actions.outcomes import DeleteResult, Evidence
 from cleanup.models import (
     DeletionCheck,
@@ -423,7 +423,7 @@ def restore_referenced(*, now: datetime, errors: list[str] | None = None) -> lis
     for archived in by_repository.values():
         repository = archived[0].repository
         images = list(Image.objects.present().filter(repository=repository))
-        state = usage.RepositoryState.build(True, [_info(image) for image in images])
+        state = usage.RepositoryState.build(True, [image_info(image) for image in images])
         for image in archived:
             references = usage.references_to_image(snapshot, repository.key, state, image.digest)
             for parent in sorted(state.parents.get(image.digest, ())):
@@ -445,19 +445,6 @@ def restore_referenced(*, now: datetime, errors: list[str] | None = None) -> lis
             do_advance_restore(restore, now=now)
             started.append(restore.pk)
     return started
-
-
-def _info(image: Image) -> aws.ImageInfo:
-    return aws.ImageInfo(
-        image.digest,
-        image.tags,
-        image.pushed_at,
-        image.size_bytes,
-        image.media_type,
-        image.child_digests,
-        image.last_pulled_at,
-        status=image.storage_status,
-    )
 
 
 def schedule_archive_deletions(*, now: datetime) -> int:

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 import audit
+from cleanup import aws
 from cleanup.models import DeletionCheck, Image, Repository
 
 WORKER = "worker"
@@ -84,3 +85,17 @@ def cancel_open_checks(
         "image__repository__account"
     ):
         finish_check(check, Status.CANCELLED, now=now, actor=actor, reason=reason)
+
+
+def image_info(image: Image) -> aws.ImageInfo:
+    """An image row as the decision rules read ECR's answer about it."""
+    return aws.ImageInfo(
+        image.digest,
+        image.tags,
+        image.pushed_at,
+        image.size_bytes,
+        image.media_type,
+        image.child_digests,
+        image.last_pulled_at,
+        status=image.storage_status,
+    )

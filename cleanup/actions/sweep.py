@@ -15,8 +15,8 @@ from typing import Any
 from django.db import transaction
 
 import audit
-from cleanup import aws, rules, usage
-from cleanup.actions.common import WORKER, Status, chunks
+from cleanup import rules, usage
+from cleanup.actions.common import WORKER, Status, chunks, image_info
 from cleanup.actions.decide import mark_used
 from cleanup.models import DeletionCheck, Image, Repository
 from console import clock
@@ -124,7 +124,7 @@ def _sweep_repository(
     actor: str,
 ) -> None:
     images = list(Image.objects.present().filter(repository=repository).only(*SWEEP_FIELDS))
-    state = usage.RepositoryState.build(True, [_info(image) for image in images])
+    state = usage.RepositoryState.build(True, [image_info(image) for image in images])
     protected = {image.digest for image in images if image.protected}
     open_images = set(
         DeletionCheck.objects.filter(
@@ -155,18 +155,6 @@ def _write(pending: _Pending, now: datetime, dry_run: bool) -> None:
             DeletionCheck.objects.bulk_create(pending.create, batch_size=500, ignore_conflicts=True)
         pending.scheduled += len(pending.create)
     pending.create, pending.used = [], {}
-
-
-def _info(image: Image) -> aws.ImageInfo:
-    return aws.ImageInfo(
-        image.digest,
-        image.tags,
-        image.pushed_at,
-        image.size_bytes,
-        image.media_type,
-        image.child_digests,
-        image.last_pulled_at,
-    )
 
 
 def _kept(
